@@ -1,0 +1,37 @@
+# The two commands the README opens with: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= .pier-demo/models
+PORT ?= 8501
+
+.PHONY: install demo test lint typecheck bench clean
+
+$(BIN)/pier: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build of PyTorch first, pinned, so that nothing pulls a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all,dev]'
+	touch $(BIN)/pier
+
+install: $(BIN)/pier
+
+demo: install
+	$(BIN)/pier models demo $(DEMO_DIR)
+	@echo
+	@echo "Try, from another terminal:"
+	@echo "  curl -s -d '{\"instances\": [1.0, 2.0, 5.0]}' http://127.0.0.1:$(PORT)/v1/models/half_plus_two:predict"
+	@echo
+	$(BIN)/pier serve --model-repository $(DEMO_DIR) --http-port $(PORT)
+
+test: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pier-demo .pytest_cache .mypy_cache

@@ -1,0 +1,148 @@
+"""``pier``: serve a model repository, write the demo models, print the version."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+import pier
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(
+    pier.__version__, "--version", prog_name="pier", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """Pier: production inference for ONNX, scikit-learn, XGBoost, LightGBM, PyTorch and Python models."""
+
+
+@cli.command()
+@click.option(
+    "--model-repository",
+    "model_repository",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of models laid out as <model>/<version>/<files>.",
+)
+@click.option("--http-host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--http-port",
+    default=8501,
+    show_default=True,
+    type=int,
+    help="Port for TF Serving REST and Open Inference Protocol REST.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Server processes sharing the port (each loads its own models).",
+)
+@click.option(
+    "--model-control-mode",
+    type=click.Choice(["poll", "explicit", "none"]),
+    default="poll",
+    show_default=True,
+    help="poll: load all and watch for new versions; none: load all once; "
+    "explicit: load only --load-model models (and what the repository API loads).",
+)
+@click.option(
+    "--load-model",
+    "load_models",
+    multiple=True,
+    help="In explicit mode, a model to load at start ('*' for all). Repeatable.",
+)
+@click.option(
+    "--poll-interval",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Seconds between repository scans in poll mode.",
+)
+@click.option(
+    "--max-request-size",
+    default=64 * 1024 * 1024,
+    show_default=True,
+    type=int,
+    help="Largest request body, in bytes.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One JSON line per request on stdout.",
+)
+@click.option(
+    "--strict-readiness/--no-strict-readiness",
+    default=True,
+    show_default=True,
+    help="Report ready only when every model has an available version.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: text on a terminal, JSON lines otherwise.",
+)
+@click.option(
+    "--graceful-timeout",
+    default=30.0,
+    show_default=True,
+    type=float,
+    help="Seconds to let in-flight requests finish after SIGTERM.",
+)
+@click.option(
+    "--executor-threads",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Threads running model calls; 0 = cores + 2.",
+)
+def serve(**options: object) -> None:
+    """Serve every model in a model repository over HTTP."""
+    from pier.config import ServerSettings
+    from pier.serving.server import serve as run
+
+    options["load_models"] = list(options["load_models"])  # type: ignore[call-overload]
+    try:
+        settings = ServerSettings(**options)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+            click.echo(f"error: {field}: {err['msg']}", err=True)
+        sys.exit(2)
+    sys.exit(run(settings))
+
+
+@cli.group()
+def models() -> None:
+    """Model repository tools."""
+
+
+@models.command("demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def models_demo(directory: Path) -> None:
+    """Write the demo model repository (half_plus_two, resnet50, iris) into DIRECTORY."""
+    from pier.serving.demo import write_demo_repository
+
+    names = write_demo_repository(directory)
+    click.echo(f"wrote {', '.join(names)} to {directory}")
+
+
+def main() -> None:
+    cli(prog_name="pier")
+
+
+if __name__ == "__main__":
+    main()

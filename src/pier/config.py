@@ -1,0 +1,44 @@
+"""Settings of the model server, built once at the entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """How ``pier serve`` runs; every field can also be set as ``PIER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PIER_", extra="forbid")
+
+    model_repository: Path = Field(description="Folder of models: <model>/<version>/<files>.")
+    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
+    http_port: int = Field(8501, ge=0, le=65535, description="HTTP port for both REST protocols.")
+    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the HTTP port.")
+    model_control_mode: Literal["poll", "explicit", "none"] = Field(
+        "poll",
+        description="poll: load everything and watch for new versions; none: load everything "
+        "once; explicit: load only the models named by load_models.",
+    )
+    load_models: list[str] = Field(
+        default_factory=list, description="Models to load at start in explicit mode ('*' = all)."
+    )
+    poll_interval: float = Field(2.0, gt=0, description="Seconds between repository scans.")
+    max_request_size: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes."
+    )
+    strict_readiness: bool = Field(
+        True, description="Ready only when every model has an available version."
+    )
+    access_log: bool = Field(True, description="Write one JSON line per request to stdout.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    graceful_timeout: float = Field(
+        30.0, ge=0, description="Seconds to let in-flight requests finish after SIGTERM."
+    )
+    executor_threads: int = Field(
+        0, ge=0, description="Threads that run model calls; 0 picks one per core plus two."
+    )

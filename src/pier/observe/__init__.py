@@ -1,0 +1,1 @@
+"""Cross-cutting observability: Prometheus metrics, structured logs, access logs."""

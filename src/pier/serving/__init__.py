@@ -1,0 +1,1 @@
+"""The data plane: one model server over a model repository."""

@@ -1,0 +1,1 @@
+"""Wire codecs for the inference protocols: pure functions between request bytes and numpy."""

@@ -1,0 +1,161 @@
+"""HTTP plumbing for the raw ASGI app: bodies, encodings, error statuses, responses."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from pier.errors import InvalidInput, PayloadTooLarge, PierError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+OCTETS = b"application/octet-stream"
+
+# Error code -> HTTP status. Triton, KServe and TF Serving agree on these.
+STATUS_BY_CODE = {
+    "invalid_argument": 400,
+    "not_found": 404,
+    "unavailable": 503,
+    "unimplemented": 501,
+    "resource_exhausted": 429,
+    "load_failed": 500,
+    "internal": 500,
+}
+
+
+class MethodNotAllowed(PierError):
+    code = "method_not_allowed"
+
+
+def http_status(exc: PierError) -> int:
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    if isinstance(exc, MethodNotAllowed):
+        return 405
+    return STATUS_BY_CODE.get(exc.code, 500)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(data))
+
+
+def error_response(message: str, status: int) -> Response:
+    return Response(status, orjson.dumps({"error": message}))
+
+
+@dataclass(slots=True)
+class RequestHeaders:
+    """The few request headers the inference paths look at, read in one pass."""
+
+    content_length: int | None = None
+    content_encoding: bytes = b""
+    accept_encoding: bytes = b""
+    inference_header_length: int | None = None
+
+    @classmethod
+    def parse(cls, raw: list[tuple[bytes, bytes]]) -> RequestHeaders:
+        h = cls()
+        for name, value in raw:
+            if name == b"content-length":
+                h.content_length = _int_header(name, value)
+            elif name == b"inference-header-content-length":
+                h.inference_header_length = _int_header(name, value)
+            elif name == b"content-encoding":
+                h.content_encoding = value.strip().lower()
+            elif name == b"accept-encoding":
+                h.accept_encoding = value.lower()
+        return h
+
+
+def _int_header(name: bytes, value: bytes) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InvalidInput(
+            f"header {name.decode()}: '{value.decode(errors='replace')}' is not a non-negative integer"
+        )
+    return n
+
+
+async def read_body(receive: Receive, headers: RequestHeaders, limit: int) -> bytes:
+    """The whole request body, decompressed, refusing more than ``limit`` bytes."""
+    if headers.content_length is not None and headers.content_length > limit:
+        raise PayloadTooLarge(
+            f"request body of {headers.content_length} bytes is over the limit of {limit} bytes"
+        )
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if message.get("more_body", False):
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    if headers.content_encoding and headers.content_encoding != b"identity":
+        body = _decompress(body, headers.content_encoding, limit)
+    return body
+
+
+def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
+    if encoding == b"gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == b"deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise InvalidInput(
+            f"unsupported Content-Encoding '{encoding.decode(errors='replace')}'; use gzip or deflate"
+        )
+    d = zlib.decompressobj(wbits)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"request body is not valid {encoding.decode()} data: {exc}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed request body is over the limit of {limit} bytes")
+    return out
+
+
+def compress(response: Response, accept: bytes) -> None:
+    """Compress a large response body in place when the client asked for it."""
+    if len(response.body) < 1024 or not accept:
+        return
+    if b"gzip" in accept:
+        response.body = gzip.compress(response.body, compresslevel=1)
+        response.headers.append((b"content-encoding", b"gzip"))
+    elif b"deflate" in accept:
+        response.body = zlib.compress(response.body, 1)
+        response.headers.append((b"content-encoding", b"deflate"))
+
+
+async def send_response(send: Send, response: Response) -> None:
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *response.headers,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,233 @@
+"""Composes one model server: repository, data plane, REST app, lifespan and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pier.config import ServerSettings
+from pier.observe.logs import AccessLog, setup_logging
+from pier.observe.metrics import MULTIPROC_ENV, Metrics
+from pier.serving.dataplane import DataPlane
+from pier.serving.protocols.http import Receive, Scope, Send
+from pier.serving.protocols.rest import RestApp, ServerState
+from pier.serving.repository import ModelRepository
+
+log = logging.getLogger(__name__)
+
+
+class ModelServer:
+    """An ASGI application owning the models of one server process."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        threads = settings.executor_threads or (os.cpu_count() or 1) + 2
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pier-model")
+        self.metrics = Metrics(multiprocess=bool(os.environ.get(MULTIPROC_ENV)))
+        self.state = ServerState(strict_readiness=settings.strict_readiness)
+        self.access_log = AccessLog() if settings.access_log else None
+        self.repository: ModelRepository | None = None
+        self.rest: RestApp | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Create the repository and start loading; health answers while models load."""
+        s = self.settings
+        self.repository = ModelRepository(
+            s.model_repository,
+            self.executor,
+            self.metrics,
+            control_mode=s.model_control_mode,
+            load_models=s.load_models,
+        )
+        plane = DataPlane(self.repository, self.metrics, self.executor)
+        self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._load_then_poll(), name="pier-repository"))
+
+    async def _load_then_poll(self) -> None:
+        assert self.repository is not None
+        try:
+            await self.repository.scan()
+        except Exception:
+            log.exception("initial scan of %s failed", self.settings.model_repository)
+        self.state.started = True
+        log.info(
+            "server is ready: %d model(s) in %s",
+            len(self.repository.model_names()),
+            self.settings.model_repository,
+        )
+        if self.settings.model_control_mode != "poll":
+            return
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                await self.repository.scan()
+            except Exception:
+                log.exception("repository scan failed; will retry")
+
+    async def stop(self) -> None:
+        """Stop polling, let queued work finish, unload every model."""
+        self.state.draining = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.repository is not None:
+            await self.repository.close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.access_log is not None:
+            self.access_log.flush()
+        log.info("server stopped")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if self.rest is None:
+                await _not_started(send)
+                return
+            await self.rest(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _not_started(send: Send) -> None:
+    body = b'{"error":"server is starting"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
+    import uvicorn
+
+    app = ModelServer(settings)
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.graceful_timeout) or None,
+        backlog=2048,
+        timeout_keep_alive=75,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:
+    setup_logging(settings.log_level, settings.log_format)
+    _run_uvicorn(settings, sock)
+
+
+def serve(settings: ServerSettings) -> int:
+    """Run ``pier serve`` until SIGTERM or SIGINT; return the exit code."""
+    setup_logging(settings.log_level, settings.log_format)
+    if not settings.model_repository.is_dir():
+        log.error("model repository %s is not a folder", settings.model_repository)
+        return 2
+    try:
+        sock = bind_socket(settings.http_host, settings.http_port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.http_host, settings.http_port, exc)
+        return 2
+    host, port = sock.getsockname()[:2]
+    log.info(
+        "pier serve: HTTP (TF Serving REST and Open Inference Protocol REST) on http://%s:%d, "
+        "%d worker(s), repository %s",
+        host,
+        port,
+        settings.workers,
+        settings.model_repository,
+    )
+    if settings.workers == 1:
+        _run_uvicorn(settings, sock)
+        return 0
+    return _supervise(settings, sock)
+
+
+def _supervise(settings: ServerSettings, sock: socket.socket) -> int:
+    """Run N worker processes on one listening socket; restart any that die."""
+    with tempfile.TemporaryDirectory(prefix="pier-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir  # read by prometheus_client in the workers
+        ctx = multiprocessing.get_context("spawn")
+        workers: list[Any] = []
+        stopping = False
+
+        def start_one() -> Any:
+            proc = ctx.Process(target=_worker_main, args=(settings, sock), name="pier-worker")
+            proc.start()
+            return proc
+
+        def stop(signum: int, _frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+            for proc in workers:
+                if proc.is_alive() and proc.pid is not None:
+                    os.kill(proc.pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        workers.extend(start_one() for _ in range(settings.workers))
+        while not stopping:
+            time.sleep(0.5)
+            for i, proc in enumerate(workers):
+                if not proc.is_alive() and not stopping:
+                    log.warning(
+                        "worker pid %s exited with %s; starting another", proc.pid, proc.exitcode
+                    )
+                    workers[i] = start_one()
+        deadline = time.monotonic() + settings.graceful_timeout + 5
+        for proc in workers:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        os.environ.pop(MULTIPROC_ENV, None)
+    return 0
