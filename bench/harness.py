@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,33 @@ class WrkResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def median_result(results: Sequence[WrkResult]) -> WrkResult:
+    """Several runs of one scenario as one: medians of the rates and latencies, sums of counts.
+
+    The machines are noisy; a median over short interleaved runs resists a slow spell that
+    would skew one long run.
+    """
+
+    def med(attr: str) -> float:
+        return float(statistics.median(getattr(r, attr) for r in results))
+
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r.errors.items():
+            errors[k] = errors.get(k, 0) + v
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        duration_s=sum(r.duration_s for r in results),
+        rps=med("rps"),
+        mean_ms=med("mean_ms"),
+        p50_ms=med("p50_ms"),
+        p90_ms=med("p90_ms"),
+        p99_ms=med("p99_ms"),
+        max_ms=max(r.max_ms for r in results),
+        errors=errors,
+    )
 
 
 def _tail(path: Path | None, lines: int = 30) -> str:

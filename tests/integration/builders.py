@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,10 @@ def torchscript_model(path: Path) -> None:
             return x * 2.0 - 1.0
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.script(Doubler()).save(str(path))
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates TorchScript in favour of torch.export; it still works.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Doubler()).save(str(path))
 
 
 PYTHON_MODEL = textwrap.dedent(

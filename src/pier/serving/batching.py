@@ -161,7 +161,7 @@ class Batcher:
             total = sum(p.rows for p in live)
             for p, out in zip(live, parts, strict=True):
                 if not p.future.done():
-                    p.future.set_result(RunResult(out, started - p.enqueued, compute, total))
+                    p.future.set_result(RunResult(out, started - p.enqueued, compute, total, p.rows))
         finally:
             self._slots.release()
 

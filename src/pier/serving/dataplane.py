@@ -36,15 +36,11 @@ class DataPlane:
         outputs: list[str] | None = None,
     ) -> dict[str, Array]:
         """Run one request; return the requested outputs (all when ``outputs`` is None)."""
+        # Failures are counted by the caller (record_failure), which also sees decode errors.
         t0 = time.perf_counter()
-        try:
-            self.validate(served, inputs)
-            result = await served.run(inputs)
-            selected = select_outputs(result.outputs, outputs)
-        except PierError as exc:
-            served.stats.record_failure(time.perf_counter() - t0)
-            self.metrics.failed(served.name, served.version, protocol, exc.code)
-            raise
+        self.validate(served, inputs)
+        result = await served.run(inputs)
+        selected = select_outputs(result.outputs, outputs)
         total = time.perf_counter() - t0
         m = served.metrics
         m.success[protocol].inc()
@@ -58,8 +54,15 @@ class DataPlane:
             m.queue.observe(result.queue_s)
             m.compute.observe(result.compute_s)
             m.batch.observe(result.batch_rows)
-        served.stats.record_success(result.batch_rows, total, result.queue_s, result.compute_s)
+        served.stats.record_success(result.rows, total, result.queue_s, result.compute_s)
         return selected
+
+    def record_failure(
+        self, served: ServedVersion, protocol: str, exc: PierError, seconds: float = 0.0
+    ) -> None:
+        """Count a failed request (also one that failed to decode) against its model."""
+        served.stats.record_failure(seconds)
+        self.metrics.failed(served.name, served.version, protocol, exc.code)
 
     def validate(self, served: ServedVersion, inputs: Mapping[str, Array]) -> None:
         """Check names, datatypes and shapes against the model's declared inputs."""

@@ -22,7 +22,8 @@ class RunResult:
     outputs: dict[str, Array]
     queue_s: float
     compute_s: float
-    batch_rows: int
+    batch_rows: int  # rows in the model call that served it
+    rows: int  # rows of this request
 
 
 def _timed_predict(model: Model, inputs: Mapping[str, Array]) -> tuple[dict[str, Array], float]:
@@ -79,7 +80,7 @@ class Runner:
         for arr in inputs.values():
             rows = int(arr.shape[0]) if arr.ndim else 1
             break
-        return RunResult(out, waited, compute, rows)
+        return RunResult(out, waited, compute, rows, rows)
 
     async def close(self) -> None:
         """Wait for calls in flight to finish."""

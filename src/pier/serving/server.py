@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 from pier.config import ServerSettings
@@ -143,9 +144,33 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _make_server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but SIGTERM/SIGINT end it with exit status 0 once drained.
+
+        uvicorn re-raises the captured signal after shutdown, which makes the process
+        die "killed by SIGTERM" even when every request finished cleanly.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            signals = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
 def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
     import uvicorn
 
+    _Server = _make_server_class()
     app = ModelServer(settings)
     config = uvicorn.Config(
         app,
@@ -158,7 +183,7 @@ def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
         backlog=2048,
         timeout_keep_alive=75,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config).run(sockets=[sock])
 
 
 def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:

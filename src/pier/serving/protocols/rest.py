@@ -123,8 +123,13 @@ class RestApp:
             if action == "infer":
                 check_method(method, "POST")
                 served = self.plane.resolve(name, version)
-                body = await read_body(receive, headers, self.limit)
-                return await v2_http.infer(self.plane, served, body, headers)
+                t0 = time.perf_counter()
+                try:
+                    body = await read_body(receive, headers, self.limit)
+                    return await v2_http.infer(self.plane, served, body, headers)
+                except PierError as exc:
+                    self.plane.record_failure(served, "v2", exc, time.perf_counter() - t0)
+                    raise
             if action == "":
                 check_method(method, "GET")
                 served = self.plane.resolve(name, version)
@@ -202,12 +207,17 @@ class RestApp:
             return tfs_http.model_status(self.plane, parsed)
         check_method(method, "POST")
         served = self.plane.resolve(parsed.model, parsed.version, parsed.label)
-        body = await read_body(receive, headers, self.limit)
-        if parsed.verb == "predict":
-            return await tfs_http.predict(self.plane, served, body)
-        if parsed.verb == "classify":
-            return await tfs_http.classify(self.plane, served, body)
-        return await tfs_http.regress(self.plane, served, body)
+        t0 = time.perf_counter()
+        try:
+            body = await read_body(receive, headers, self.limit)
+            if parsed.verb == "predict":
+                return await tfs_http.predict(self.plane, served, body)
+            if parsed.verb == "classify":
+                return await tfs_http.classify(self.plane, served, body)
+            return await tfs_http.regress(self.plane, served, body)
+        except PierError as exc:
+            self.plane.record_failure(served, "tfserving", exc, time.perf_counter() - t0)
+            raise
 
     # ----- everything else -----------------------------------------------------
 

@@ -352,7 +352,9 @@ def _bytes_element(v: Any, b64: bool) -> bytes:
 
 
 def _wrong_kind(data: Any, datatype: str) -> InvalidInput:
-    expected = _EXPECTED.get(datatype, "numbers")
+    expected = _EXPECTED.get(datatype) or (
+        "integers" if datatype.startswith(("INT", "UINT")) else "numbers"
+    )
     ok = (lambda v: type(v) is bool) if datatype == "BOOL" else _is_number
     bad = _first_leaf(data, ok)
     found = f"; found {_show(bad)}" if bad is not _ALL_OK else ""
@@ -533,7 +535,7 @@ def classify_output(
     if top_n < 1:
         raise InvalidInput(f"{where}: classification count must be >= 1, got {top_n}")
     dtype = array.dtype
-    if dtype.kind not in "iuf" and dtype.name != "bfloat16":
+    if dtype.kind not in "iuf" and not (dtype.kind == "V" and dtype.name == "bfloat16"):
         raise InvalidInput(
             f"{where}: classification needs an integer or floating-point output, "
             f"not {dtype} ({_datatype_name(dtype)})"

@@ -51,6 +51,7 @@ The version folder is not added to ``sys.path``: to use helper files next to
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import itertools
 import logging
 import sys
@@ -92,11 +93,16 @@ def _declared(value: Any, attribute: str, file: Path) -> list[TensorSpec] | None
         raise ModelLoadError(
             f"{file}: Model.{attribute} must be a list of {{name, datatype, shape}} dicts"
         )
-    try:
-        return [TensorConfig.model_validate(item).spec() for item in value]
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ModelLoadError(f"{file}: Model.{attribute} is invalid: {problems}") from None
+    specs: list[TensorSpec] = []
+    for i, item in enumerate(value):
+        try:
+            specs.append(TensorConfig.model_validate(item).spec())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ModelLoadError(f"{file}: Model.{attribute}[{i}] is invalid: {problems}") from None
+    return specs
 
 
 class PythonModel(Model):
@@ -136,6 +142,8 @@ class PythonModel(Model):
             predict = getattr(user, "predict", None)
             if not callable(predict):
                 raise ModelLoadError(f"{file}: class '{class_name}' has no predict method")
+            if inspect.iscoroutinefunction(predict):
+                raise ModelLoadError(f"{file}: predict must be a plain function, not async def")
             self.inputs = _declared(getattr(user, "inputs", None), "inputs", file) or []
             self.outputs = _declared(getattr(user, "outputs", None), "outputs", file) or []
         except ModelLoadError:

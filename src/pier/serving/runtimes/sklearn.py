@@ -74,6 +74,25 @@ def _sklearn_kind(estimator: Any) -> str:
     return ""
 
 
+def _unfitted_reason(estimator: Any) -> str | None:
+    """Why scikit-learn thinks the estimator is not fitted, or None."""
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:  # joblib without scikit-learn: nothing to check with
+        return None
+    if not isinstance(estimator, BaseEstimator):
+        return None
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError as exc:
+        return str(exc)
+    except Exception:  # estimators with unusual fitted-state conventions
+        return None
+    return None
+
+
 def _label_datatype(classes: Array) -> str:
     try:
         return from_numpy_dtype(classes.dtype)
@@ -152,6 +171,9 @@ class SklearnModel(Model):
             ) from None
 
         name = type(estimator).__name__
+        unfitted = _unfitted_reason(estimator)
+        if unfitted is not None:
+            raise ModelLoadError(f"{file}: {name} is not fitted: {unfitted}")
         missing = [m for m in methods if not callable(getattr(estimator, m, None))]
         if missing:
             raise ModelLoadError(f"{file}: {name} has no method {', '.join(missing)}")

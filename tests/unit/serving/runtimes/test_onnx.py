@@ -76,7 +76,9 @@ def test_predict_matches_onnxruntime(version_dir: Path) -> None:
     words = np.array([b"caf\xc3\xa9", b"tea"], dtype=object)
     out = model.predict({"x": x, "words": words})
 
-    session = ort.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     (expected,) = session.run(["y"], {"x": x, "words": np.array(["café", "tea"], dtype=object)})
     assert set(out) == {"y", "text"}
     assert out["y"].dtype == np.float32
@@ -100,7 +102,9 @@ def test_bad_inputs_raise_invalid_input(version_dir: Path) -> None:
     with pytest.raises(InvalidInput, match="onnxruntime rejected"):
         model.predict({"x": np.ones((1, 4), np.float32), "words": words})
     with pytest.raises(InvalidInput, match="UTF-8"):
-        model.predict({"x": np.ones((1, 3), np.float32), "words": np.array([b"\xff"], dtype=object)})
+        model.predict(
+            {"x": np.ones((1, 3), np.float32), "words": np.array([b"\xff"], dtype=object)}
+        )
     with pytest.raises(InvalidInput, match="expects FP32"):
         model.predict({"x": np.ones((1, 3), np.complex64), "words": words})
 
@@ -139,7 +143,7 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
 
 
 def test_file_choice(tmp_path: Path, graph_bytes: bytes) -> None:
-    with pytest.raises(ModelLoadError, match="no .onnx file"):
+    with pytest.raises(ModelLoadError, match=r"no \.onnx file"):
         _load(tmp_path)
     (tmp_path / "a.onnx").write_bytes(graph_bytes)
     (tmp_path / "b.onnx").write_bytes(graph_bytes)

@@ -151,7 +151,8 @@ def test_feature_names(tmp_path: Path, iris: tuple[Any, Any]) -> None:
 
 def test_declared_input_datatype_wins(tmp_path: Path, regressor: Any) -> None:
     model = _load(
-        _save(tmp_path, regressor), inputs=[{"name": "features", "datatype": "FP32", "shape": [-1, 3]}]
+        _save(tmp_path, regressor),
+        inputs=[{"name": "features", "datatype": "FP32", "shape": [-1, 3]}],
     )
     assert model.inputs == [TensorSpec("features", "FP32", (-1, 3))]
     assert model.predict({"features": np.zeros((1, 3), np.float32)})["predict"].shape == (1,)
@@ -161,8 +162,14 @@ def test_method_checks(tmp_path: Path, regressor: Any) -> None:
     _save(tmp_path, regressor)
     with pytest.raises(ModelLoadError, match="has no method predict_proba"):
         _load(tmp_path, parameters={"method": "predict_proba"})
-    with pytest.raises(ModelLoadError, match="parameters.method"):
+    with pytest.raises(ModelLoadError, match=r"parameters\.method"):
         _load(tmp_path, parameters={"method": []})
+
+
+def test_unfitted_estimator_is_refused(tmp_path: Path) -> None:
+    _save(tmp_path, LogisticRegression())
+    with pytest.raises(ModelLoadError, match="LogisticRegression is not fitted"):
+        _load(tmp_path)
 
 
 def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
