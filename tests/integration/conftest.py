@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pier.serving import demo
-from tests.integration import builders as b
+from tests import builders as b
 from tests.integration.server import PierServer
 
 

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration import builders as b
+from tests import builders as b
 from tests.integration.server import PierServer
 
 

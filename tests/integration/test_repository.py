@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pier.serving import demo
-from tests.integration import builders as b
+from tests import builders as b
 from tests.integration.server import PierServer, wait_for
 
 ROW = {"instances": [[1.0, 1.0, 1.0, 1.0]]}

@@ -59,12 +59,14 @@ def test_sigterm_drains_in_flight_requests(repo: Path, tmp_path: Path) -> None:
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.5)
-    srv.proc.send_signal(signal.SIGTERM)
-    t.join(30)
-    assert result["status"] == 200, result
-    assert srv.proc.wait(30) == 0
-    srv.stop()
+    try:
+        time.sleep(0.5)
+        srv.proc.send_signal(signal.SIGTERM)
+        t.join(30)
+        assert result["status"] == 200, result
+        assert srv.proc.wait(30) == 0
+    finally:
+        srv.stop()
 
 
 def test_workers_share_one_port(repo: Path, tmp_path: Path) -> None:

@@ -39,7 +39,8 @@ def build_version(path: Path, config: ModelConfig) -> Built:
     first = _load_one(cls, path, config)
     instances = [first]
     for _ in range(config.instances - 1):
-        instances.append(first if cls.thread_safe else _load_one(cls, path, config))
+        # the instance decides: a user Python model may declare itself thread-safe
+        instances.append(first if first.thread_safe else _load_one(cls, path, config))
     if config.dynamic_batching is not None and not first.batched:
         raise ModelLoadError(
             f"{path}: dynamic_batching is set but the model has no batch dimension "

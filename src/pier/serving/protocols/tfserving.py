@@ -16,7 +16,8 @@ Choices where TF Serving's behaviour does not carry over:
 - A BYTES output whose name does not end in ``_bytes`` is written as UTF-8 strings,
   except elements that are not valid UTF-8, which are written as ``{"b64": ...}``.
 - FP16 and BF16 outputs are written as numbers (TF Serving rejects half precision).
-- ``decode_examples`` with no feature names orders the columns by sorted feature name.
+- ``decode_examples`` with no feature names orders the columns by sorted feature name;
+  with names, features not named are ignored. Each feature holds one number.
 """
 
 from __future__ import annotations
@@ -193,12 +194,14 @@ def _jsonable(name: str, arr: Array) -> Any:
             raise InternalError(f"output '{name}': {exc.message}") from None
         return out.reshape(arr.shape).tolist()
     if arr.dtype.kind == "V" and arr.dtype.name == "bfloat16":  # .name alone costs ~2 us
-        return arr.astype(_F32)
-    if not arr.dtype.isnative:
+        arr = arr.astype(_F32)
+    elif not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind not in "biuf":
         raise InternalError(f"output '{name}' has numpy dtype {arr.dtype}, which JSON cannot carry")
-    return np.ascontiguousarray(arr)
+    if arr.ndim == 0:
+        return arr[()]  # orjson writes numpy scalars, not 0-d arrays
+    return arr if arr.flags.c_contiguous else arr.copy()
 
 
 def _text(x: Any, as_b64: bool) -> Any:

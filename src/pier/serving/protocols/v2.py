@@ -169,8 +169,10 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
                 "so a raw binary request cannot say its shape; send JSON with 'shape'"
             )
         view = memoryview(body)
+        items: list[bytes] = []
         if datatype == "BYTES":
-            count = len(_split_bytes(view, None))
+            items = _split_bytes(view, None)
+            count = len(items)
         else:
             itemsize = to_numpy_dtype(datatype).itemsize
             if len(view) % itemsize:
@@ -185,7 +187,10 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
             dims[variable[0]] = count // known
         elif count != known:
             raise InvalidInput(f"shape {_dims(dims)} needs {known} elements, body has {count}")
-        arr = _array_from_binary(view, datatype, dims, count)
+        if datatype == "BYTES":
+            arr = _object_array(items).reshape(dims)
+        else:
+            arr = _array_from_binary(view, datatype, dims, count)
     except InvalidInput as exc:
         raise InvalidInput(f"raw binary input '{name}': {exc.message}") from None
     return V2Request(None, {}, {name: arr}, None, True)
@@ -269,6 +274,9 @@ def array_from_json(data: Any, datatype: str, *, b64: bool = False) -> Array:
         if kind in "fO":
             return _exact_ints(data, raw.shape, dtype, datatype)
         raise _wrong_kind(data, datatype)
+    if kind == "O" and _first_leaf(data, _is_number) is _ALL_OK:
+        raw = _big_ints_as_floats(data, datatype)  # integers past 64 bits (TF's parser)
+        kind = "f"
     if kind not in "fiu":
         raise _wrong_kind(data, datatype)
     if dtype in (raw.dtype, _F64):
@@ -284,6 +292,13 @@ def array_from_json(data: Any, datatype: str, *, b64: bool = False) -> Array:
         raise InvalidInput(
             f"value {lo if lo < -limit else hi} is out of range for {datatype}"
         ) from None
+
+
+def _big_ints_as_floats(data: Any, datatype: str) -> Array:
+    try:
+        return np.asarray(data, dtype=_F64)
+    except OverflowError:
+        raise InvalidInput(f"an integer in the data is out of range for {datatype}") from None
 
 
 def _extremes(data: Any, raw: Array) -> tuple[Any, Any]:
@@ -330,9 +345,7 @@ def _bytes_from_json(data: Any, b64: bool) -> Array:
         encoded = [s.encode() for s in flat]
     except (AttributeError, UnicodeEncodeError):
         encoded = [_bytes_element(v, b64) for v in flat]
-    out = np.empty(len(encoded), dtype=object)
-    out[:] = encoded
-    return out.reshape(arr.shape)
+    return _object_array(encoded).reshape(arr.shape)
 
 
 def _bytes_element(v: Any, b64: bool) -> bytes:
@@ -396,8 +409,12 @@ def _array_from_binary(chunk: memoryview, datatype: str, shape: list[int], count
 
 def decode_bytes_tensor(buf: memoryview, count: int) -> Array:
     """Split ``count`` length-prefixed (4-byte LE) BYTES elements; the buffer must hold no more."""
-    items = _split_bytes(buf, count)
-    out = np.empty(count, dtype=object)
+    return _object_array(_split_bytes(buf, count))
+
+
+def _object_array(items: list[bytes]) -> Array:
+    # np.array(items, dtype=object) would be shorter, but this never nests sequences
+    out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
 
@@ -542,8 +559,8 @@ def classify_output(
         )
     if batched and array.ndim == 0:
         raise InternalError(f"{where} is batched but has no batch dimension")
-    rows = array.reshape(array.shape[0] if batched else 1, -1)
-    width = rows.shape[1]
+    width = math.prod(array.shape[1:]) if batched else array.size
+    rows = array.reshape(array.shape[0] if batched else 1, width)
     k = min(top_n, width)
     if dtype.kind in "iu":
         # Stable descending order without negation (which would overflow integers).
@@ -563,9 +580,7 @@ def classify_output(
             if idx < len(names) and names[idx]:
                 text = f"{text}:{names[idx]}"
             out.append(text.encode())
-    result = np.empty(len(out), dtype=object)
-    result[:] = out
-    return result.reshape((rows.shape[0], k) if batched else (k,))
+    return _object_array(out).reshape((rows.shape[0], k) if batched else (k,))
 
 
 def encode_error(message: str) -> bytes:

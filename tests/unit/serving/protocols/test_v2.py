@@ -38,11 +38,11 @@ SAMPLES: dict[str, tuple[np.dtype[Any], list[Any]]] = {
 DATATYPES = list(SAMPLES)
 
 
-def tensor(name: str, datatype: str, shape: list[int], data: Any) -> dict[str, Any]:
+def tensor(name: str, datatype: str, shape: list[Any], data: Any) -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": shape, "data": data}
 
 
-def body(*inputs: dict[str, Any], **extra: Any) -> bytes:
+def body(*inputs: Any, **extra: Any) -> bytes:
     return json.dumps({"inputs": list(inputs), **extra}).encode()  # orjson stops at 64 bits
 
 
@@ -439,7 +439,7 @@ def test_response_mixes_json_and_binary_outputs_in_order() -> None:
 
 
 def test_response_values() -> None:
-    outputs = [
+    outputs: list[tuple[str, np.ndarray, bool]] = [
         ("nan", np.array([np.nan, np.inf, 1.0], dtype=np.float64), False),  # null, documented
         ("half", np.array([0.5, -1.0], dtype=np.float16), False),
         ("bf", np.array([1.5], dtype=BF16), False),
@@ -509,6 +509,8 @@ def test_classification_not_batched_and_more_classes_than_elements() -> None:
     assert v2.classify_output(np.array([[7]], np.uint8), 3, [], batched=True).tolist() == [[b"7:0"]]
     flat = v2.classify_output(np.array([[[0.5], [1.5]]], np.float64), 1, ["a", "b"], True)
     assert flat.tolist() == [[b"1.500000:1:b"]]
+    empty = v2.classify_output(np.zeros((0, 3), np.float32), 2, None, batched=True)
+    assert empty.shape == (0, 2)
 
 
 def test_classification_unsigned_and_ties_and_nan() -> None:
