@@ -8,7 +8,7 @@ session options match the server's. Baseline and server runs alternate in rounds
 each ratio compares a server run with the baseline measured just before it, because this
 machine's speed drifts. Targets: batched >= 0.85 of in-process images/s, p99 <= 2 x p50.
 
-    .venv/bin/python bench/bench_resnet.py [--duration 15] [--rounds 2] [--json out.json]
+    .venv/bin/python bench/bench_resnet.py [--duration 10] [--rounds 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def _median_baseline(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pier resnet50 throughput vs in-process (b)")
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measured run")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=30.0, help="wrk per-request timeout")
@@ -189,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                     b = in_process(repos["dynamic batching"] / MODEL, batch, args.duration * share)
                     baselines[batch].append(b)
                     print(f"  round {round_no}  {_in_process_line(b)}", flush=True)
-                for name, base in bases.items():
+                order = list(bases.items())
+                if round_no % 2 == 0:  # alternate, so neither variant always runs first
+                    order.reverse()
+                for name, base in order:
                     c, t = args.connections, args.timeout
                     run_wrk(base, request, c, args.warmup, timeout_s=t)
                     r = run_wrk(base, request, c, args.duration, timeout_s=t)
@@ -233,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["path", "images/s", "x in-proc b16", "p50 ms", "p99 ms", "p99/p50", "errors"]
     print(table(headers, rows))
     print("(in-process p50/p99 are per call: one call is a whole batch)")
+    speeds = [b["images_per_s"] for b in baselines[16]]
+    print(
+        f"in-process batch 16 ranged {min(speeds):.1f}-{max(speeds):.1f} images/s over the "
+        "rounds: a wide range means a noisy machine, and ratios to trust less"
+    )
     met = None
     if "dynamic batching" in merged:
         m = merged["dynamic batching"]

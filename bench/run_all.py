@@ -20,7 +20,7 @@ from harness import BENCH_DIR, require_wrk
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="short runs (5 s / 10 s), for a smoke test"
+        "--quick", action="store_true", help="one short round each, for a smoke test"
     )
     parser.add_argument(
         "--hello-only", action="store_true", help="only the hello-world ceiling of (a)"
@@ -31,10 +31,11 @@ def main() -> int:
 
     out = args.out or Path(f"/tmp/pier-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    rest = ["--duration", "5" if args.quick else "10", "--json", str(out / "rest.json")]
-    resnet = ["--duration", "10" if args.quick else "20", "--json", str(out / "resnet.json")]
-    rest += ["--keep-logs", str(out / "logs")]
-    resnet += ["--keep-logs", str(out / "logs")]
+    quick_rest = ["--duration", "3", "--rounds", "1"] if args.quick else []
+    quick_resnet = ["--duration", "6", "--rounds", "1"] if args.quick else []
+    logs = ["--keep-logs", str(out / "logs")]
+    rest = [*quick_rest, *logs, "--json", str(out / "rest.json")]
+    resnet = [*quick_resnet, *logs, "--json", str(out / "resnet.json")]
     if args.hello_only:
         rest.append("--hello-only")
     jobs = [("(a) REST overhead", "bench_rest.py", rest)]

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from pier.serving import demo
-from tests.integration.server import PIER, PierServer
+from tests.integration.server import PIER, PierServer, wait_for
 
 SLOW_MODEL = textwrap.dedent(
     """
@@ -80,14 +80,19 @@ def test_workers_share_one_port(repo: Path, tmp_path: Path) -> None:
             ["pgrep", "-P", str(srv.proc.pid)], capture_output=True, text=True, check=False
         ).stdout.split()
         assert len(children) >= 2
-        metrics = httpx.get(srv.url + "/metrics").text
-        # metrics from every worker are merged into one exposition
-        total = sum(
-            float(line.split()[-1])
-            for line in metrics.splitlines()
-            if line.startswith("pier_inference_requests_total{") and 'model="hpt"' in line
-        )
-        assert total == 20
+
+        def total() -> float:
+            metrics = httpx.get(srv.url + "/metrics").text
+            return sum(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith("pier_inference_requests_total{") and 'model="hpt"' in line
+            )
+
+        # every worker's counts reach the one exposition (each flushes once a second)
+        wait_for(lambda: total() == 20, timeout=10)
+        time.sleep(1.5)
+        assert total() == 20
     finally:
         assert srv.stop() == 0
 

@@ -44,16 +44,10 @@ class DataPlane:
         total = time.perf_counter() - t0
         m = served.metrics
         m.success[protocol].inc()
-        if (
-            m.total is not None
-            and m.queue is not None
-            and m.compute is not None
-            and m.batch is not None
-        ):
-            m.total.observe(total)
-            m.queue.observe(result.queue_s)
-            m.compute.observe(result.compute_s)
-            m.batch.observe(result.batch_rows)
+        m.total.observe(total)
+        m.queue.observe(result.queue_s)
+        m.compute.observe(result.compute_s)
+        m.batch.observe(result.batch_rows)
         served.stats.record_success(result.rows, total, result.queue_s, result.compute_s)
         return selected
 

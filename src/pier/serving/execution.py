@@ -37,6 +37,13 @@ def _timed_predict(model: Model, inputs: Mapping[str, Array]) -> tuple[dict[str,
     return out, time.perf_counter() - t0
 
 
+def request_rows(inputs: Mapping[str, Array]) -> int:
+    """Rows in a request: dim 0 of its first input (1 for scalars, 0 with no inputs)."""
+    for arr in inputs.values():
+        return int(arr.shape[0]) if arr.ndim else 1
+    return 0
+
+
 class Runner:
     """Calls a model version's ``predict`` with at most ``len(instances)`` calls at once.
 
@@ -76,10 +83,7 @@ class Runner:
 
     async def run(self, inputs: Mapping[str, Array]) -> RunResult:
         out, waited, compute = await self.call(inputs)
-        rows = 0
-        for arr in inputs.values():
-            rows = int(arr.shape[0]) if arr.ndim else 1
-            break
+        rows = request_rows(inputs)
         return RunResult(out, waited, compute, rows, rows)
 
     async def close(self) -> None:

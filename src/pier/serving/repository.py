@@ -326,6 +326,7 @@ class ModelRepository:
 
     async def _retire(self, served: ServedVersion) -> None:
         await served.drain()
+        self._metrics.unbind(served.metrics)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._loads, _release, served)
 

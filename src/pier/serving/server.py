@@ -55,6 +55,14 @@ class ModelServer:
         self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._load_then_poll(), name="pier-repository"))
+        self._tasks.append(loop.create_task(self._flush_metrics(), name="pier-metrics"))
+
+    async def _flush_metrics(self) -> None:
+        # Requests count into cheap in-process children; this moves the totals into
+        # prometheus_client (and, with several workers, into the shared files).
+        while True:
+            await asyncio.sleep(1.0)
+            self.metrics.flush()
 
     async def _load_then_poll(self) -> None:
         assert self.repository is not None
@@ -87,6 +95,7 @@ class ModelServer:
                 await task
         if self.repository is not None:
             await self.repository.close()
+        self.metrics.flush()
         self.executor.shutdown(wait=True, cancel_futures=True)
         if self.access_log is not None:
             self.access_log.flush()

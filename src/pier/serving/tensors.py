@@ -92,7 +92,11 @@ def shape_matches(expected: tuple[int, ...], actual: tuple[int, ...]) -> bool:
     """True when ``actual`` fits ``expected``, where -1 in ``expected`` matches any size."""
     if len(expected) != len(actual):
         return False
-    return all(e in (-1, a) for e, a in zip(expected, actual, strict=True))
+    # A plain loop: all() over a generator costs a microsecond on this hot path.
+    for e, a in zip(expected, actual):  # noqa: B905, SIM110 - lengths checked above
+        if e not in (-1, a):
+            return False
+    return True
 
 
 def as_bytes_array(values: Any) -> np.ndarray[Any, np.dtype[np.object_]]:

@@ -30,9 +30,12 @@ from pier.serving.protocols.http import (
     read_body,
     send_response,
 )
-from pier.serving.protocols.v2_http import check_method, parse_version
+from pier.serving.protocols.v2_http import check_method, parse_model_path
 
 log = logging.getLogger(__name__)
+
+PATH_CACHE_SIZE = 4096
+MODEL_ACTIONS = frozenset({"", "infer", "ready", "config", "stats"})
 
 
 @dataclass(slots=True)
@@ -60,6 +63,9 @@ class RestApp:
         self.state = state
         self.limit = max_request_size
         self.access_log = access_log
+        # Parsed model paths, so a request for a known path costs one dict lookup.
+        self._model_paths: dict[str, tuple[str, int | None, str]] = {}
+        self._tfs_paths: dict[str, tfs_http.TfsPath] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.perf_counter()
@@ -102,6 +108,15 @@ class RestApp:
     async def _v2(
         self, method: str, path: str, headers: RequestHeaders, receive: Receive
     ) -> Response:
+        cached = self._model_paths.get(path)
+        if cached is None:
+            name, version, action = parse_model_path(path)
+            if action is not None:
+                cached = (name, version, action)
+                if action in MODEL_ACTIONS and len(self._model_paths) < PATH_CACHE_SIZE:
+                    self._model_paths[path] = cached
+        if cached is not None:
+            return await self._v2_model(method, *cached, headers, receive)
         parts = path.split("/")
         n = len(parts)
         if n == 2:  # /v2
@@ -112,55 +127,58 @@ class RestApp:
             check_method(method, "GET")
             repo = self.plane.repository
             return v2_http.statistics([s for m in repo.model_names() for s in repo.available(m)])
-        if section == "models" and n >= 4:
-            name = parts[3]
-            version = None
-            rest = parts[4:]
-            if len(rest) >= 2 and rest[0] == "versions":
-                version = parse_version(rest[1])
-                rest = rest[2:]
-            action = rest[0] if len(rest) == 1 else "" if not rest else None
-            if action == "infer":
-                check_method(method, "POST")
-                served = self.plane.resolve(name, version)
-                t0 = time.perf_counter()
-                try:
-                    body = await read_body(receive, headers, self.limit)
-                    return await v2_http.infer(self.plane, served, body, headers)
-                except PierError as exc:
-                    self.plane.record_failure(served, "v2", exc, time.perf_counter() - t0)
-                    raise
-            if action == "":
-                check_method(method, "GET")
-                served = self.plane.resolve(name, version)
-                versions = (
-                    [served.version_str]
-                    if version is not None
-                    else [s.version_str for s in self.plane.repository.available(name)]
-                )
-                return v2_http.model_metadata(served, versions)
-            if action == "ready":
-                check_method(method, "GET")
-                return self._model_ready(name, version)
-            if action == "config":
-                check_method(method, "GET")
-                return v2_http.model_config(self.plane.resolve(name, version))
-            if action == "stats":
-                check_method(method, "GET")
-                return v2_http.statistics([self.plane.resolve(name, version)])
-        elif section == "models" and n == 3:
+        if section == "models" and n == 3:
             check_method(method, "GET")
             return json_response({"models": self.plane.repository.model_names()})
-        elif section == "health" and n == 4:
+        if section == "health" and n == 4:
             check_method(method, "GET")
             if parts[3] == "live":
                 return json_response({"live": not self.state.draining})
             if parts[3] == "ready":
                 ready = self.ready()
                 return json_response({"ready": ready}, 200 if ready else 503)
-        elif section == "repository":
+        if section == "repository":
             return await self._repository(method, parts, headers, receive)
         raise NotFound(f"no route for {method} {path}")
+
+    async def _v2_model(
+        self,
+        method: str,
+        name: str,
+        version: int | None,
+        action: str,
+        headers: RequestHeaders,
+        receive: Receive,
+    ) -> Response:
+        if action == "infer":
+            check_method(method, "POST")
+            served = self.plane.resolve(name, version)
+            t0 = time.perf_counter()
+            try:
+                body = await read_body(receive, headers, self.limit)
+                return await v2_http.infer(self.plane, served, body, headers)
+            except PierError as exc:
+                self.plane.record_failure(served, "v2", exc, time.perf_counter() - t0)
+                raise
+        if action == "":
+            check_method(method, "GET")
+            served = self.plane.resolve(name, version)
+            versions = (
+                [served.version_str]
+                if version is not None
+                else [s.version_str for s in self.plane.repository.available(name)]
+            )
+            return v2_http.model_metadata(served, versions)
+        if action == "ready":
+            check_method(method, "GET")
+            return self._model_ready(name, version)
+        if action == "config":
+            check_method(method, "GET")
+            return v2_http.model_config(self.plane.resolve(name, version))
+        if action == "stats":
+            check_method(method, "GET")
+            return v2_http.statistics([self.plane.resolve(name, version)])
+        raise NotFound(f"no route for {method} /v2/models/{name}/{action}")
 
     def _model_ready(self, name: str, version: int | None) -> Response:
         try:
@@ -195,7 +213,11 @@ class RestApp:
     ) -> Response:
         if not path.startswith("/v1/models"):
             raise NotFound(f"no route for {method} {path}")
-        parsed = tfs_http.parse_path(path)
+        parsed = self._tfs_paths.get(path)
+        if parsed is None:
+            parsed = tfs_http.parse_path(path)
+            if parsed is not None and len(self._tfs_paths) < PATH_CACHE_SIZE:
+                self._tfs_paths[path] = parsed
         if parsed is None:
             check_method(method, "GET")
             return json_response({"models": self.plane.repository.model_names()})

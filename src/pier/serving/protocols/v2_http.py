@@ -53,6 +53,24 @@ def parse_version(text: str) -> int:
     return int(text)
 
 
+def parse_model_path(path: str) -> tuple[str, int | None, str | None]:
+    """Split ``/v2/models/{m}[/versions/{v}][/{action}]``; action None = not a model path."""
+    parts = path.split("/")
+    if len(parts) < 4 or parts[2] != "models" or (len(parts) == 4 and parts[3] == "stats"):
+        return "", None, None
+    name = parts[3]
+    rest = parts[4:]
+    version = None
+    if len(rest) >= 2 and rest[0] == "versions":
+        version = parse_version(rest[1])
+        rest = rest[2:]
+    if not rest:
+        return name, version, ""
+    if len(rest) == 1:
+        return name, version, rest[0]
+    return "", None, None
+
+
 async def infer(
     plane: DataPlane, served: ServedVersion, body: bytes, headers: RequestHeaders
 ) -> Response:
