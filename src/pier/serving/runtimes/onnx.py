@@ -23,6 +23,12 @@ import numpy as np
 from pier.errors import InternalError, InvalidInput, ModelLoadError
 from pier.serving.model import Array, Model
 from pier.serving.modelconfig import ModelConfig
+from pier.serving.runtimes._common import (
+    batch_dim_first,
+    find_model_file,
+    import_library,
+    thread_count,
+)
 from pier.serving.tensors import TensorSpec, as_bytes_array
 
 logger = logging.getLogger(__name__)
@@ -70,33 +76,11 @@ _OPTIMIZATION_LEVELS = {
 }
 
 
-def _find_model_file(folder: Path) -> Path:
-    found = sorted(p for p in folder.glob("*.onnx") if p.is_file())
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ModelLoadError(f"{folder}: no .onnx file found")
-    preferred = folder / "model.onnx"
-    if preferred in found:
-        return preferred
-    names = ", ".join(p.name for p in found)
-    raise ModelLoadError(f"{folder}: several .onnx files ({names}); keep one or name it model.onnx")
-
-
 def _dims(shape: Any) -> tuple[int, ...]:
     # onnxruntime gives ints for fixed dims and str or None for symbolic ones.
     if shape is None:
         return (-1,)
     return tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
-
-
-def _thread_count(params: Mapping[str, Any], key: str, where: Path) -> int:
-    value = params.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ModelLoadError(
-            f"{where}: parameters.{key} must be a non-negative integer, got {value!r}"
-        )
-    return value
 
 
 def _to_str_objects(arr: Array, name: str) -> Array:
@@ -136,18 +120,13 @@ class OnnxModel(Model):
         self._run: Callable[..., Any] = _not_loaded
 
     def load(self) -> None:
-        file = _find_model_file(self.path)
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"{file}: onnxruntime is not importable ({exc}); install it with: pip install 'pier[onnx]'"
-            ) from None
+        file = find_model_file(self.path, (".onnx",), ("model.onnx",))
+        ort = import_library("onnxruntime", "onnx", file)
 
         params = self.config.parameters
         options = ort.SessionOptions()
-        options.intra_op_num_threads = _thread_count(params, "intra_op_threads", self.path)
-        options.inter_op_num_threads = _thread_count(params, "inter_op_threads", self.path)
+        options.intra_op_num_threads = thread_count(params, "intra_op_threads", self.path)
+        options.inter_op_num_threads = thread_count(params, "inter_op_threads", self.path)
         level = params.get("graph_optimization_level")
         if level is not None:
             if level not in _OPTIMIZATION_LEVELS:
@@ -214,7 +193,7 @@ class OnnxModel(Model):
         self.apply_declared_metadata()
         self._feed = graph_inputs
         self._fetch = [t.name for t in self.outputs]
-        self.batched = bool(self.inputs) and all(t.shape[:1] == (-1,) for t in self.inputs)
+        self.batched = bool(self.inputs) and batch_dim_first(self.inputs)
 
     def predict(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
         session = self._session

@@ -66,6 +66,7 @@ from pydantic import ValidationError
 from pier.errors import InternalError, InvalidInput, ModelLoadError, PierError
 from pier.serving.model import Array, Model
 from pier.serving.modelconfig import ModelConfig, TensorConfig
+from pier.serving.runtimes._common import batch_dim_first
 from pier.serving.tensors import TensorSpec, as_bytes_array
 
 logger = logging.getLogger(__name__)
@@ -151,9 +152,7 @@ class PythonModel(Model):
             raise
 
         self.apply_declared_metadata()
-        self.batched = bool(self.inputs) and all(
-            t.shape[:1] == (-1,) for t in [*self.inputs, *self.outputs]
-        )
+        self.batched = bool(self.inputs) and batch_dim_first(self.inputs, self.outputs)
         self._bare_name = self.outputs[0].name if len(self.outputs) == 1 else "output"
         # The instance attribute shadows the class default for this one model; setattr
         # because Model declares thread_safe as a class variable.

@@ -35,22 +35,15 @@ import numpy as np
 from pier.errors import InternalError, InvalidInput, ModelLoadError
 from pier.serving.model import Array, Model
 from pier.serving.modelconfig import ModelConfig
+from pier.serving.runtimes._common import (
+    batch_dim_first,
+    find_model_file,
+    import_library,
+    thread_count,
+)
 
 _SUFFIXES = (".pt", ".pth", ".torchscript")
 _PREFERRED = ("model.pt", "model.pth", "model.torchscript")
-
-
-def _find_model_file(folder: Path) -> Path:
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ModelLoadError(f"{folder}: no .pt, .pth or .torchscript file found")
-    for name in _PREFERRED:
-        if folder / name in found:
-            return folder / name
-    names = ", ".join(p.name for p in found)
-    raise ModelLoadError(f"{folder}: several model files ({names}); keep one or name it model.pt")
 
 
 def _last_line(exc: BaseException) -> str:
@@ -87,22 +80,13 @@ class TorchScriptModel(Model):
         self._output_names: list[str] | None = None
 
     def load(self) -> None:
-        file = _find_model_file(self.path)
-        threads = self.config.parameters.get("num_threads", 0)
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ModelLoadError(
-                f"{self.path}: parameters.num_threads must be a non-negative integer, got {threads!r}"
-            )
-        try:
-            import torch
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"{file}: torch is not importable ({exc}); install it with: pip install 'pier[pytorch]'"
-            ) from None
+        file = find_model_file(self.path, _SUFFIXES, _PREFERRED)
+        threads = thread_count(self.config.parameters, "num_threads", self.path)
+        torch = import_library("torch", "pytorch", file)
         if threads:
             torch.set_num_threads(threads)
         try:
-            module = torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
+            module = torch.jit.load(str(file), map_location="cpu")
         except Exception as exc:
             raise ModelLoadError(
                 f"{file}: torch.jit.load failed: {_last_line(exc)} "
@@ -114,9 +98,7 @@ class TorchScriptModel(Model):
         self.inputs, self.outputs = [], []
         self.apply_declared_metadata()
         # Batching needs to know the inputs' dims, so it is off until they are declared.
-        self.batched = self.config.inputs is not None and all(
-            t.shape[:1] == (-1,) for t in [*self.inputs, *self.outputs]
-        )
+        self.batched = self.config.inputs is not None and batch_dim_first(self.inputs, self.outputs)
         self._output_names = None if self.config.outputs is None else [t.name for t in self.outputs]
         self._torch, self._module = torch, module
 

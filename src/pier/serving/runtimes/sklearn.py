@@ -22,25 +22,17 @@ import numpy as np
 from pier.errors import InternalError, InvalidInput, ModelLoadError, Unsupported
 from pier.serving.model import Array, Model
 from pier.serving.modelconfig import ModelConfig
+from pier.serving.runtimes._common import (
+    batch_dim_first,
+    find_model_file,
+    import_library,
+    one_value_per_row,
+    single_input,
+)
 from pier.serving.tensors import TensorSpec, from_numpy_dtype, to_numpy_dtype
 
 _SUFFIXES = (".joblib", ".pkl", ".pickle")
 _PROBABILITY_METHODS = ("predict_proba", "predict_log_proba")
-
-
-def _find_model_file(folder: Path) -> Path:
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ModelLoadError(f"{folder}: no {', '.join(_SUFFIXES)} file found")
-    preferred = folder / "model.joblib"
-    if preferred in found:
-        return preferred
-    names = ", ".join(p.name for p in found)
-    raise ModelLoadError(
-        f"{folder}: several model files ({names}); keep one or name it model.joblib"
-    )
 
 
 def _methods(params: Mapping[str, Any], where: Path) -> list[str]:
@@ -155,14 +147,9 @@ class SklearnModel(Model):
         self._out_dtypes: dict[str, np.dtype[Any]] = {}
 
     def load(self) -> None:
-        file = _find_model_file(self.path)
+        file = find_model_file(self.path, _SUFFIXES, ("model.joblib",))
         methods = _methods(self.config.parameters, self.path)
-        try:
-            import joblib
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"{file}: joblib is not importable ({exc}); install it with: pip install 'pier[sklearn]'"
-            ) from None
+        joblib = import_library("joblib", "sklearn", file)
         try:
             estimator = joblib.load(file)
         except Exception as exc:
@@ -200,7 +187,7 @@ class SklearnModel(Model):
         self.inputs = [TensorSpec("input", "FP64", (-1, width))]
         self.outputs = [_output_spec(m, self._kind, classes) for m in methods]
         self.apply_declared_metadata()
-        self.batched = all(t.shape[:1] == (-1,) for t in self.inputs)
+        self.batched = batch_dim_first(self.inputs)
 
         by_name = {t.name: t.datatype for t in self.outputs}
         self._out_dtypes = {m: to_numpy_dtype(by_name[m]) for m in methods if m in by_name}
@@ -232,15 +219,7 @@ class SklearnModel(Model):
             ) from None
 
     def predict(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
-        name = self.inputs[0].name if self.inputs else "input"
-        if name in inputs:
-            x = inputs[name]
-        elif len(inputs) == 1:
-            x = next(iter(inputs.values()))
-        else:
-            raise InvalidInput(
-                f"expected one input named '{name}', got {', '.join(inputs) or 'none'}"
-            )
+        x = single_input(inputs, self.inputs)
         if x.dtype.kind in "OS":
             x = _decode_text(x)
         out: dict[str, Array] = {}
@@ -271,11 +250,7 @@ class SklearnModel(Model):
         values = self._call("predict", x).astype(np.float64, copy=False)
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
-        if values.ndim != 1:
-            raise Unsupported(
-                f"model at {self.path} predicts {values.shape[1:]} values per row, not one"
-            )
-        return values
+        return one_value_per_row(values, self.path)
 
     def unload(self) -> None:
         self._estimator = None
