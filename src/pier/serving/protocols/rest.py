@@ -16,7 +16,7 @@ from pier.errors import NotFound, PierError
 from pier.observe.logs import AccessLog
 from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
-from pier.serving.protocols import tfs_http, v2_http
+from pier.serving.protocols import documents, tfs_http, v2_http
 from pier.serving.protocols.http import (
     Receive,
     RequestHeaders,
@@ -121,12 +121,14 @@ class RestApp:
         n = len(parts)
         if n == 2:  # /v2
             check_method(method, "GET")
-            return v2_http.server_metadata()
+            return json_response(documents.server_metadata())
         section = parts[2]
         if path == "/v2/models/stats":
             check_method(method, "GET")
             repo = self.plane.repository
-            return v2_http.statistics([s for m in repo.model_names() for s in repo.available(m)])
+            return json_response(
+                documents.statistics([s for m in repo.model_names() for s in repo.available(m)])
+            )
         if section == "models" and n == 3:
             check_method(method, "GET")
             return json_response({"models": self.plane.repository.model_names()})
@@ -168,16 +170,16 @@ class RestApp:
                 if version is not None
                 else [s.version_str for s in self.plane.repository.available(name)]
             )
-            return v2_http.model_metadata(served, versions)
+            return json_response(documents.model_metadata(served, versions))
         if action == "ready":
             check_method(method, "GET")
             return self._model_ready(name, version)
         if action == "config":
             check_method(method, "GET")
-            return v2_http.model_config(self.plane.resolve(name, version))
+            return json_response(documents.model_config(self.plane.resolve(name, version)))
         if action == "stats":
             check_method(method, "GET")
-            return v2_http.statistics([self.plane.resolve(name, version)])
+            return json_response(documents.statistics([self.plane.resolve(name, version)]))
         raise NotFound(f"no route for {method} /v2/models/{name}/{action}")
 
     def _model_ready(self, name: str, version: int | None) -> Response:

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from pier.errors import InvalidInput, NotFound
+from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
-from pier.serving.protocols import tfserving
+from pier.serving.protocols import documents, tfserving
 from pier.serving.protocols.http import Response, json_response
 from pier.serving.served import ServedVersion
-from pier.serving.tensors import TensorSpec
 
 PROTOCOL = "tfserving"
 SIGNATURE = "serving_default"
 VERBS = ("predict", "classify", "regress")
-
-_DT = {
-    "BOOL": "DT_BOOL",
-    "UINT8": "DT_UINT8",
-    "UINT16": "DT_UINT16",
-    "UINT32": "DT_UINT32",
-    "UINT64": "DT_UINT64",
-    "INT8": "DT_INT8",
-    "INT16": "DT_INT16",
-    "INT32": "DT_INT32",
-    "INT64": "DT_INT64",
-    "FP16": "DT_HALF",
-    "BF16": "DT_BFLOAT16",
-    "FP32": "DT_FLOAT",
-    "FP64": "DT_DOUBLE",
-    "BYTES": "DT_STRING",
-}
 
 
 @dataclass(slots=True)
@@ -88,39 +69,12 @@ def model_status(plane: DataPlane, p: TfsPath) -> Response:
     if p.label is not None:
         version = plane.resolve(p.model, None, p.label).version
     statuses = plane.repository.statuses(p.model, version)
-    rows = []
-    for s in statuses:
-        rows.append(
-            {
-                "version": str(s.version),
-                "state": s.state.tfserving,
-                "status": {
-                    "error_code": "UNKNOWN" if s.reason else "OK",
-                    "error_message": s.reason,
-                },
-            }
-        )
     ready = any(s.state.v2 == "READY" for s in statuses)
+    rows = documents.tfs_status(statuses)
     return json_response({"name": p.model, "ready": ready, "model_version_status": rows})
 
 
-def _tensor_info(t: TensorSpec) -> dict[str, Any]:
-    return {
-        "dtype": _DT.get(t.datatype, "DT_INVALID"),
-        "tensor_shape": {
-            "dim": [{"size": str(d), "name": ""} for d in t.shape],
-            "unknown_rank": False,
-        },
-        "name": t.name,
-    }
-
-
 def model_metadata(served: ServedVersion) -> Response:
-    signature = {
-        "inputs": {t.name: _tensor_info(t) for t in served.model.inputs},
-        "outputs": {t.name: _tensor_info(t) for t in served.model.outputs},
-        "method_name": "tensorflow/serving/predict",
-    }
     return json_response(
         {
             "model_spec": {
@@ -128,34 +82,27 @@ def model_metadata(served: ServedVersion) -> Response:
                 "signature_name": "",
                 "version": served.version_str,
             },
-            "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
+            "metadata": {"signature_def": documents.tfs_signature_defs(served)},
         }
     )
 
 
-def _check_signature(name: str) -> None:
-    if name not in (SIGNATURE, ""):
-        raise NotFound(
-            f'Serving signature name: "{name}" not found in signature def; use "{SIGNATURE}"'
-        )
-
-
 async def predict(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
     request = tfserving.decode_predict(body, served.model.inputs)
-    _check_signature(request.signature_name)
+    documents.check_signature(request.signature_name)
     outputs = await plane.infer(served, request.inputs, PROTOCOL)
     return Response(200, tfserving.encode_predict(outputs, request.row_format))
 
 
 async def classify(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
     signature, x = tfserving.decode_examples(body, served.model.feature_names)
-    _check_signature(signature)
+    documents.check_signature(signature)
     labels, scores = await plane.classify(served, x)
     return Response(200, tfserving.encode_classify(labels, scores))
 
 
 async def regress(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
     signature, x = tfserving.decode_examples(body, served.model.feature_names)
-    _check_signature(signature)
+    documents.check_signature(signature)
     values = await plane.regress(served, x)
     return Response(200, tfserving.encode_regress(values))
