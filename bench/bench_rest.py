@@ -1,7 +1,8 @@
 """Target (a): half_plus_two single-row requests over REST, against the hello-world ceiling.
 
-Starts the hello-world app and `pier serve` (one worker; once more with the access log on)
-on free 127.0.0.1 ports, then drives them with wrk at concurrency 1 and 32. The servers
+Starts the hello-world app, the bare ONNX app (the least work that answers a V2 infer:
+JSON, numpy, the model call) and `pier serve` (one worker; once more with the access log
+on) on free 127.0.0.1 ports, then drives them with wrk at concurrency 1 and 32. The servers
 stay up side by side and the runs are interleaved in rounds (hello, pier TF, pier V2, ...),
 so a slow spell of this shared machine hits every scenario alike; each figure is the
 median over the rounds, and each ratio the median of per-round ratios to the hello-world
@@ -120,6 +121,13 @@ def _start_servers(stack: contextlib.ExitStack, args: Any, tmp: Path, logs: Path
     if args.hello_only:
         return bases
     repo = _demo_repo(tmp)
+    port = free_port()
+    bare = [sys.executable, str(BENCH_DIR / "bare_onnx_app.py"), "--port", str(port)]
+    bare += ["--model", str(repo / MODEL / "1" / "model.onnx")]
+    bases["bare onnx app"] = stack.enter_context(
+        server(bare, ["/v2/health/ready"], port, logs / "bare.log")
+    )
+    _checked(bases["bare onnx app"], V2_REST, _check_v2)
     ready = ["/v2/health/ready", f"/v2/models/{MODEL}/ready"]
     port = free_port()
     argv = _pier_argv(args.pier, repo, port, args.workers, access_log=False)
@@ -140,6 +148,7 @@ def _scenarios(hello_only: bool) -> list[Scenario]:
     for c in CONCURRENCY:
         out.append(Scenario("hello-world", "any", TF_REST, c))
         if not hello_only:
+            out.append(Scenario("bare onnx app", "v2-json", V2_REST, c))
             out.append(Scenario("pier", "tf-rest", TF_REST, c))
             out.append(Scenario("pier", "v2-json", V2_REST, c))
     if not hello_only:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -132,16 +132,24 @@ def _tail(path: Path | None, lines: int = 30) -> str:
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL to the process group the server was started in."""
+    """SIGTERM; after ``grace_s``, or if it leaves workers behind, SIGKILL its process group.
+
+    The server was started in a session of its own, so its process group holds only it
+    and what it forked. The group is signalled before the leader is reaped: while the
+    leader (or its zombie) exists, its id cannot be reused by an unrelated process.
+    """
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+            if os.waitid(os.P_PID, proc.pid, flags) is not None:
+                break
+            time.sleep(0.05)
+        else:
             print(f"  server pid {proc.pid} ignored SIGTERM for {grace_s:.0f}s; killing it")
-    # Workers the server forked may outlive it; they share its process group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -158,7 +166,7 @@ def server(
     ``log`` receives the server's stdout and stderr; None sends them to /dev/null.
     """
     base = f"http://{HOST}:{port}"
-    out = log.open("wb") if log is not None else subprocess.DEVNULL
+    out: IO[bytes] | int = log.open("wb") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         list(argv),
         stdout=out,
@@ -191,8 +199,8 @@ def server(
         yield base
     finally:
         _stop(proc)
-        if log is not None:
-            out.close()  # type: ignore[union-attr]
+        if not isinstance(out, int):
+            out.close()
 
 
 def run_wrk(
