@@ -13,6 +13,8 @@ $(BIN)/pier: pyproject.toml
 	# CPU build of PyTorch first, pinned, so that nothing pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[all,dev]'
+	# Editable installs leave the gRPC modules to us: generate them from the .proto files.
+	$(BIN)/python -m pier.serving.protocols.grpc.generate
 	touch $(BIN)/pier
 
 install: $(BIN)/pier

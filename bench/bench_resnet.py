@@ -127,7 +127,7 @@ def in_process(model_dir: Path, batch: int, duration: float) -> dict[str, Any]:
 
 def _pier_argv(pier: Path, repo: Path, port: int) -> list[str]:
     argv = [str(pier), "serve", "--model-repository", str(repo), "--http-host", HOST]
-    return [*argv, "--http-port", str(port), "--workers", "1", "--no-access-log"]
+    return [*argv, "--http-port", str(port), "--grpc-port", "0", "--workers", "1", "--no-access-log"]
 
 
 def _in_process_line(b: dict[str, Any]) -> str:

@@ -93,7 +93,7 @@ def _checked(base: str, request: Request, check: Callable[[bytes], None]) -> Non
 
 def _pier_argv(pier: Path, repo: Path, port: int, workers: int, access_log: bool) -> list[str]:
     argv = [str(pier), "serve", "--model-repository", str(repo), "--http-host", HOST]
-    argv += ["--http-port", str(port), "--workers", str(workers)]
+    argv += ["--http-port", str(port), "--grpc-port", "0", "--workers", str(workers)]
     return argv if access_log else [*argv, "--no-access-log"]
 
 

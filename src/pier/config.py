@@ -17,6 +17,18 @@ class ServerSettings(BaseSettings):
     model_repository: Path = Field(description="Folder of models: <model>/<version>/<files>.")
     http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
     http_port: int = Field(8501, ge=0, le=65535, description="HTTP port for both REST protocols.")
+    grpc_port: int = Field(
+        8500,
+        ge=0,
+        le=65535,
+        description="gRPC port for both protocols' services; 0 turns gRPC off.",
+    )
+    grpc_max_message_size: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        le=2**31 - 1,
+        description="Largest gRPC message received or sent, in bytes.",
+    )
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the HTTP port.")
     model_control_mode: Literal["poll", "explicit", "none"] = Field(
         "poll",

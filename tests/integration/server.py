@@ -28,7 +28,9 @@ class PierServer:
     def __init__(self, repo: Path, log_dir: Path, *args: str) -> None:
         self.repo = repo
         self.port = free_port()
+        self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log_path = log_dir / f"pier-{self.port}.log"
         self._log = self.log_path.open("wb")
         cmd = [
@@ -40,6 +42,8 @@ class PierServer:
             "127.0.0.1",
             "--http-port",
             str(self.port),
+            "--grpc-port",
+            str(self.grpc_port),
             "--log-format",
             "json",
             "--poll-interval",

@@ -27,13 +27,32 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Folder of models laid out as <model>/<version>/<files>.",
 )
-@click.option("--http-host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--http-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address to listen on (HTTP and gRPC).",
+)
 @click.option(
     "--http-port",
     default=8501,
     show_default=True,
     type=int,
     help="Port for TF Serving REST and Open Inference Protocol REST.",
+)
+@click.option(
+    "--grpc-port",
+    default=8500,
+    show_default=True,
+    type=int,
+    help="Port for gRPC: the Open Inference Protocol and TF Serving services; 0 = off.",
+)
+@click.option(
+    "--grpc-max-message-size",
+    default=64 * 1024 * 1024,
+    show_default=True,
+    type=int,
+    help="Largest gRPC message received or sent, in bytes (larger: RESOURCE_EXHAUSTED).",
 )
 @click.option(
     "--workers",

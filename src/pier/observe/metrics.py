@@ -116,7 +116,7 @@ class VersionMetrics:
 class Metrics:
     """Owns the registry and the metric families of one server process."""
 
-    PROTOCOLS = ("tfserving", "v2")
+    PROTOCOLS = ("tfserving", "v2", "tfserving-grpc", "v2-grpc")
 
     def __init__(self, multiprocess: bool = False) -> None:
         # In multiprocess mode (several workers on one port) prometheus_client keeps the

@@ -21,8 +21,9 @@ from pier.observe.logs import AccessLog, setup_logging
 from pier.observe.metrics import MULTIPROC_ENV, Metrics
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.http import Receive, Scope, Send
-from pier.serving.protocols.rest import RestApp, ServerState
+from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
+from pier.serving.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class ModelServer:
         self.access_log = AccessLog() if settings.access_log else None
         self.repository: ModelRepository | None = None
         self.rest: RestApp | None = None
+        self.grpc: Any = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -53,16 +55,30 @@ class ModelServer:
         )
         plane = DataPlane(self.repository, self.metrics, self.executor)
         self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
+        if s.grpc_port:
+            # grpc is imported only when gRPC is on; `import pier` stays light.
+            from pier.serving.protocols.grpc.server import GrpcServer
+
+            self.grpc = GrpcServer(
+                plane,
+                self.state,
+                s.http_host,
+                s.grpc_port,
+                s.grpc_max_message_size,
+                reuse_port=s.workers > 1,
+            )
+            await self.grpc.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._load_then_poll(), name="pier-repository"))
-        self._tasks.append(loop.create_task(self._flush_metrics(), name="pier-metrics"))
+        self._tasks.append(loop.create_task(self._housekeeping(), name="pier-housekeeping"))
 
-    async def _flush_metrics(self) -> None:
-        # Requests count into cheap in-process children; this moves the totals into
-        # prometheus_client (and, with several workers, into the shared files).
+    async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            # Requests count into cheap in-process children; this moves the totals into
+            # prometheus_client (and, with several workers, into the shared files).
             self.metrics.flush()
+            await self._refresh_health()
 
     async def _load_then_poll(self) -> None:
         assert self.repository is not None
@@ -71,6 +87,7 @@ class ModelServer:
         except Exception:
             log.exception("initial scan of %s failed", self.settings.model_repository)
         self.state.started = True
+        await self._refresh_health()
         log.info(
             "server is ready: %d model(s) in %s",
             len(self.repository.model_names()),
@@ -85,9 +102,15 @@ class ModelServer:
             except Exception:
                 log.exception("repository scan failed; will retry")
 
+    async def _refresh_health(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.refresh_health()
+
     async def stop(self) -> None:
         """Stop polling, let queued work finish, unload every model."""
         self.state.draining = True
+        if self.grpc is not None:
+            await self.grpc.stop(self.settings.graceful_timeout)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import orjson
 
@@ -31,20 +30,12 @@ from pier.serving.protocols.http import (
     send_response,
 )
 from pier.serving.protocols.v2_http import check_method, parse_model_path
+from pier.serving.state import ServerState
 
 log = logging.getLogger(__name__)
 
 PATH_CACHE_SIZE = 4096
 MODEL_ACTIONS = frozenset({"", "infer", "ready", "config", "stats"})
-
-
-@dataclass(slots=True)
-class ServerState:
-    """What health endpoints report; the server flips these as it starts and stops."""
-
-    started: bool = False
-    draining: bool = False
-    strict_readiness: bool = True
 
 
 class RestApp:
@@ -204,9 +195,7 @@ class RestApp:
         raise NotFound(f"no route for {method} {'/'.join(parts)}")
 
     def ready(self) -> bool:
-        if not self.state.started or self.state.draining:
-            return False
-        return self.plane.repository.all_ready() if self.state.strict_readiness else True
+        return self.state.is_ready(self.plane.repository)
 
     # ----- TensorFlow Serving --------------------------------------------------
 

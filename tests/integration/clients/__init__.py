@@ -1,0 +1,1 @@
+"""Client programs run in their own process (their protobuf symbols clash with Pier's)."""
