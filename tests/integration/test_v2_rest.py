@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import struct
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -10,6 +12,9 @@ import orjson
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
+
+from tests import builders as b
+from tests.integration.server import PierServer
 
 
 def infer(url: str, model: str, body: dict[str, object], **kw: object) -> httpx.Response:
@@ -303,3 +308,29 @@ def test_unknown_route_and_method(url: str) -> None:
     r = httpx.get(url + "/v3/whatever")
     assert r.status_code == 404 and "error" in r.json()
     assert httpx.get(url + "/v2/models/half_plus_two/versions/abc").status_code == 400
+
+
+def test_tritonclient_http_repository_and_statistics(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    b.onnx_add_mul(root / "m" / "1" / "model.onnx", 2.0)
+    srv = PierServer(root, tmp_path, "--model-control-mode", "explicit")
+    try:
+        srv.wait_ready()
+        client = triton.InferenceServerClient(url=srv.url.removeprefix("http://"))
+        index = client.get_model_repository_index()
+        assert {"name": "m", "state": "UNAVAILABLE", "reason": "not loaded"} in index
+        client.load_model("m", config=json.dumps({"dynamic_batching": {"max_batch_size": 4}}))
+        assert client.is_model_ready("m")
+        assert client.get_model_config("m")["max_batch_size"] == 4
+        x = triton.InferInput("x", [2, 4], "FP32")
+        x.set_data_from_numpy(np.ones((2, 4), np.float32))
+        client.infer("m", [x])
+        (stats,) = client.get_inference_statistics("m")["model_stats"]
+        assert stats["inference_count"] == 2 and stats["inference_stats"]["success"]["count"] == 1
+        client.unload_model("m")
+        assert not client.is_model_ready("m")
+        with pytest.raises(InferenceServerException, match="ghost"):
+            client.load_model("ghost")
+        client.close()
+    finally:
+        srv.stop()
