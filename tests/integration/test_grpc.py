@@ -120,5 +120,7 @@ def test_tfserving_grpc_stubs(server: PierServer, tfserving_stubs: Path) -> None
     labels = [label for label, _ in r["classify"]]
     assert labels == ["setosa", "versicolor", "virginica"]
     assert max(r["classify"], key=lambda c: c[1])[0] == "setosa"
+    assert r["regress"] == [pytest.approx(4.0)]
+    assert r["string_upper"] == ["AB!", "XYZ!"] and r["string_length"] == [2, 3]
     assert r["unknown_model"] == "NOT_FOUND"
     assert r["wrong_dtype"] == "INVALID_ARGUMENT"

@@ -22,6 +22,7 @@ from tensorflow_serving.apis import (
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 
@@ -108,6 +109,24 @@ def main() -> None:
         example.features.feature[name].float_list.value.append(value)
     classes = predict.Classify(cls, timeout=10).result.classifications[0].classes
     out["classify"] = [[c.label, c.score] for c in classes]
+
+    reg = regression_pb2.RegressionRequest()
+    reg.model_spec.name = "linear"
+    reg.input.example_list_with_context.context.features.feature["x0"].float_list.value.append(1.0)
+    ex = reg.input.example_list_with_context.examples.add()
+    ex.features.feature["x1"].int64_list.value.append(0)
+    ex.features.feature["x2"].float_list.value.append(0.0)
+    out["regress"] = [r.value for r in predict.Regress(reg, timeout=10).result.regressions]
+
+    strings = predict_pb2.PredictRequest()
+    strings.model_spec.name = "pyfunc"
+    text = strings.inputs["text"]
+    text.dtype = types_pb2.DT_STRING
+    text.tensor_shape.dim.add(size=2)
+    text.string_val.extend([b"ab", b"xyz"])
+    sresp = predict.Predict(strings, timeout=10)
+    out["string_upper"] = [v.decode() for v in sresp.outputs["upper"].string_val]
+    out["string_length"] = np.frombuffer(sresp.outputs["length"].tensor_content, np.int64).tolist()
 
     missing = predict_pb2.PredictRequest()
     missing.model_spec.name = "nope"
