@@ -42,60 +42,46 @@ class Case:
     error: str | None = None  # expected error class, or None for success
 
 
+def every_type(fp16_as: str = "FP16") -> list[tuple[str, str, np.ndarray]]:
+    """One 2x2 input per input of the all_types model; in_fp16 may claim another datatype."""
+    numeric = [
+        ("uint8", "UINT8"),
+        ("uint16", "UINT16"),
+        ("uint32", "UINT32"),
+        ("uint64", "UINT64"),
+        ("int8", "INT8"),
+        ("int16", "INT16"),
+        ("int32", "INT32"),
+        ("int64", "INT64"),
+        ("fp16", fp16_as),
+        ("fp32", "FP32"),
+        ("fp64", "FP64"),
+    ]
+    inputs = [
+        (
+            f"in_{name}",
+            dt,
+            np.arange(4, dtype=np.dtype(dt.replace("FP", "float").lower())).reshape(2, 2),
+        )
+        for name, dt in numeric
+    ]
+    return [
+        *inputs,
+        ("in_bool", "BOOL", np.array([[True, False], [False, True]])),
+        ("in_bytes", "BYTES", np.array([[b"a", b"b"], [b"c", b""]], dtype=object)),
+    ]
+
+
 CASES = {
-    "typed_ints": Case(
-        "all_types",
-        [
-            (f"in_{n}", dt, np.arange(4, dtype=t).reshape(2, 2))
-            for n, dt, t in [
-                ("uint8", "UINT8", np.uint8),
-                ("uint16", "UINT16", np.uint16),
-                ("uint32", "UINT32", np.uint32),
-                ("uint64", "UINT64", np.uint64),
-                ("int8", "INT8", np.int8),
-                ("int16", "INT16", np.int16),
-                ("int32", "INT32", np.int32),
-                ("int64", "INT64", np.int64),
-                ("fp16", "FP32", np.float32),
-                ("fp32", "FP32", np.float32),
-                ("fp64", "FP64", np.float64),
-            ]
-        ]
-        + [
-            ("in_bool", "BOOL", np.array([[True, False], [False, True]])),
-            ("in_bytes", "BYTES", np.array([[b"a", b"b"], [b"c", b""]], dtype=object)),
-        ],
-        error="INVALID_ARGUMENT",  # in_fp16 sent as FP32: refused the same way everywhere
-    ),
+    # in_fp16 sent as FP32: refused the same way everywhere
+    "typed_ints": Case("all_types", every_type(fp16_as="FP32"), error="INVALID_ARGUMENT"),
     "half_plus_two": Case("half_plus_two", [("x", "FP32", np.array([1.0, 2.0, 5.0], np.float32))]),
     "versioned": Case("scaler", [("x", "FP32", np.ones((2, 4), np.float32))], version="1"),
     "requested_output": Case(
         "iris", [("input", "FP64", np.array([[5.1, 3.5, 1.4, 0.2]]))], outputs=["predict_proba"]
     ),
     "bytes": Case("pyfunc", [("text", "BYTES", np.array([b"ab", b"xyz"], dtype=object))]),
-    "int_types": Case(
-        "all_types",
-        [
-            (f"in_{n}", dt, np.arange(4, dtype=t).reshape(2, 2))
-            for n, dt, t in [
-                ("uint8", "UINT8", np.uint8),
-                ("uint16", "UINT16", np.uint16),
-                ("uint32", "UINT32", np.uint32),
-                ("uint64", "UINT64", np.uint64),
-                ("int8", "INT8", np.int8),
-                ("int16", "INT16", np.int16),
-                ("int32", "INT32", np.int32),
-                ("int64", "INT64", np.int64),
-                ("fp16", "FP16", np.float16),
-                ("fp32", "FP32", np.float32),
-                ("fp64", "FP64", np.float64),
-            ]
-        ]
-        + [
-            ("in_bool", "BOOL", np.array([[True, False], [False, True]])),
-            ("in_bytes", "BYTES", np.array([[b"a", b"b"], [b"c", b""]], dtype=object)),
-        ],
-    ),
+    "int_types": Case("all_types", every_type()),
     "batched_model": Case("batched", [("x", "FP32", np.full((3, 4), 2.0, np.float32))]),
     "unknown_model": Case("nope", [("x", "FP32", np.ones(1, np.float32))], error="NOT_FOUND"),
     "unknown_version": Case(
