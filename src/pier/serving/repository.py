@@ -5,83 +5,57 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pier.errors import ConfigError, NotFound, PierError, Unavailable
 from pier.observe.metrics import Metrics
 from pier.serving.batching import Batcher
 from pier.serving.execution import Runner
-from pier.serving.loader import build_version
-from pier.serving.modelconfig import CONFIG_FILENAMES, ModelConfig, find_config_file, load_config
+from pier.serving.loader import Built, build_version
+from pier.serving.modelconfig import ModelConfig
 from pier.serving.served import ServedVersion
+from pier.serving.sources import LocalSource, RepositorySource, Stamp
 from pier.serving.status import VersionState, VersionStatus
 
 log = logging.getLogger(__name__)
 
-Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-def fingerprint(path: Path, limit: int = 10_000) -> Fingerprint:
-    """Names, sizes and mtimes of the files under ``path``: changes when files change."""
-    items: list[tuple[str, int, int]] = []
-    for p in sorted(path.rglob("*")):
-        if len(items) >= limit:
-            break
-        try:
-            if p.is_file():
-                st = p.stat()
-                items.append((str(p.relative_to(path)), st.st_size, st.st_mtime_ns))
-        except OSError:
-            continue
-    return tuple(items)
-
-
-def list_versions(model_dir: Path) -> list[int]:
-    """Positive integer subfolders of a model folder; anything else is ignored."""
-    versions = []
-    try:
-        children = list(model_dir.iterdir())
-    except OSError:
-        return []
-    for child in children:
-        if child.is_dir() and child.name.isdigit() and int(child.name) > 0:
-            versions.append(int(child.name))
-    return sorted(versions)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class _Slot:
     status: VersionStatus
     served: ServedVersion | None = None
-    fingerprint: Fingerprint = ()
+    fingerprint: Stamp = ()
 
 
 @dataclass(slots=True)
 class _Entry:
     name: str
-    path: Path
     config: ModelConfig = field(default_factory=ModelConfig)
-    config_stamp: Fingerprint = ()
+    config_stamp: Stamp | None = None
     override: ModelConfig | None = None
     slots: dict[int, _Slot] = field(default_factory=dict)
 
 
 class ModelRepository:
-    """Keeps the served versions of every model in step with a folder on disk."""
+    """Keeps the served versions of every model in step with its source (a folder, a bucket)."""
 
     def __init__(
         self,
-        root: Path,
+        source: RepositorySource | Path,
         executor: Executor,
         metrics: Metrics,
         *,
         control_mode: str = "poll",
         load_models: list[str] | None = None,
     ) -> None:
-        self.root = root
+        self.source = LocalSource(source) if isinstance(source, Path) else source
+        self._known: set[str] = set()  # model folders seen by the last scan
         self._executor = executor
         self._metrics = metrics
         self._control_mode = control_mode
@@ -162,10 +136,7 @@ class ModelRepository:
     def index(self) -> list[tuple[str, VersionStatus | None]]:
         """Every model folder with each version's state (None for a model with no versions)."""
         rows: list[tuple[str, VersionStatus | None]] = []
-        names = set(self._entries)
-        if self.root.is_dir():
-            names |= {p.name for p in self.root.iterdir() if _is_model_dir(p)}
-        for name in sorted(names):
+        for name in sorted(self._known | set(self._entries)):
             entry = self._entries.get(name)
             if entry is None or not entry.slots:
                 rows.append((name, None))
@@ -176,28 +147,32 @@ class ModelRepository:
     # ----- changes -------------------------------------------------------------
 
     async def scan(self) -> None:
-        """Bring every managed model in line with the disk (one pass)."""
+        """Bring every managed model in line with the source (one pass)."""
         async with self._lock:
-            on_disk = {p.name: p for p in _model_dirs(self.root)}
-            managed = set(on_disk)
-            if self._control_mode == "explicit":
-                managed = set(on_disk) if "*" in self._wanted else managed & self._wanted
+            names = await self._blocking(self.source.model_names)
+            self._known = set(names)
+            managed = set(names)
+            if self._control_mode == "explicit" and "*" not in self._wanted:
+                managed &= self._wanted
             for name in sorted(managed):
-                await self._sync(name, on_disk[name])
+                await self._sync(name)
             for name in [n for n in self._entries if n not in managed]:
                 await self._remove(name)
 
     async def load_model(self, name: str, override: ModelConfig | None = None) -> None:
         """Load (or reload) one model by name; it stays managed until unloaded."""
         async with self._lock:
-            path = self.root / name
-            if not _is_model_dir(path):
-                raise NotFound(f"model '{name}' is not found in the repository at {self.root}")
+            names = await self._blocking(self.source.model_names)
+            self._known = set(names)
+            if name not in names:
+                raise NotFound(
+                    f"model '{name}' is not found in the repository at {self.source.description}"
+                )
             self._wanted.add(name)
             entry = self._entries.get(name)
             if entry is not None and entry.override != override:
                 await self._remove(name)
-            await self._sync(name, path, override=override, force=override is not None)
+            await self._sync(name, override=override, force=override is not None)
             entry = self._entries[name]
             failed = [
                 s.status for s in entry.slots.values() if s.status.state is VersionState.FAILED
@@ -218,29 +193,38 @@ class ModelRepository:
                 await self._remove(name)
         self._loads.shutdown(wait=False, cancel_futures=True)
 
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a source call (file system or network I/O) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._loads, fn, *args)
+
     async def _sync(
-        self, name: str, path: Path, override: ModelConfig | None = None, force: bool = False
+        self, name: str, override: ModelConfig | None = None, force: bool = False
     ) -> None:
+        source = self.source
         entry = self._entries.get(name)
         if entry is None:
-            entry = self._entries[name] = _Entry(name, path, override=override)
-        stamp = _config_stamp(path)
+            entry = self._entries[name] = _Entry(name, override=override)
+        stamp = await self._blocking(source.config_stamp, name)
         config_changed = stamp != entry.config_stamp
         if config_changed or force:
             entry.config_stamp = stamp
             try:
-                entry.config = entry.override or load_config(path)
+                if entry.override is not None:
+                    entry.config = entry.override
+                else:
+                    entry.config = await self._blocking(source.load_config, name)
             except ConfigError as exc:
-                await self._fail_all(entry, list_versions(path), exc.message)
+                await self._fail_all(
+                    entry, await self._blocking(source.versions, name), exc.message
+                )
                 return
         config = entry.config
-        desired = config.version_policy.select(list_versions(path))
+        desired = config.version_policy.select(await self._blocking(source.versions, name))
         for version in desired:
-            vpath = path / str(version)
-            fp = fingerprint(vpath)
+            fp = await self._blocking(source.version_stamp, name, version)
             slot = entry.slots.get(version)
             if slot is None or slot.fingerprint != fp or config_changed or force:
-                await self._load_version(entry, version, vpath, config, fp)
+                await self._load_version(entry, version, config, fp)
         for version in [v for v in entry.slots if v not in desired]:
             await self._unload_version(entry, version)
         self._refresh_latest(name)
@@ -255,17 +239,16 @@ class ModelRepository:
         log.error("model %s: %s", entry.name, reason)
 
     async def _load_version(
-        self, entry: _Entry, version: int, vpath: Path, config: ModelConfig, fp: Fingerprint
+        self, entry: _Entry, version: int, config: ModelConfig, fp: Stamp
     ) -> None:
         name = entry.name
         old = entry.slots.get(version)
         if old is None or old.served is None:
             entry.slots[version] = _Slot(VersionStatus(version, VersionState.LOADING), None, fp)
             self._metrics.set_state(name, version, "LOADING")
-        log.info("loading model %s version %d from %s", name, version, vpath)
-        loop = asyncio.get_running_loop()
+        log.info("loading model %s version %d from %s", name, version, self.source.description)
         try:
-            built = await loop.run_in_executor(self._loads, build_version, vpath, config)
+            built = await self._blocking(self._build, name, version, config)
         except PierError as exc:
             self._load_failed(entry, version, fp, old, exc.message)
             return
@@ -300,8 +283,11 @@ class ModelRepository:
         if old is not None and old.served is not None:
             await self._retire(old.served)  # a reload: the new one already serves
 
+    def _build(self, name: str, version: int, config: ModelConfig) -> Built:
+        return build_version(self.source.materialize(name, version), config)
+
     def _load_failed(
-        self, entry: _Entry, version: int, fp: Fingerprint, old: _Slot | None, reason: str
+        self, entry: _Entry, version: int, fp: Stamp, old: _Slot | None, reason: str
     ) -> None:
         log.error("model %s version %d failed to load: %s", entry.name, version, reason)
         if old is not None and old.served is not None:
@@ -362,27 +348,4 @@ def _describe(statuses: list[VersionStatus]) -> str:
     return "; ".join(parts)
 
 
-def _is_model_dir(p: Path) -> bool:
-    return p.is_dir() and not p.name.startswith((".", "_"))
-
-
-def _model_dirs(root: Path) -> list[Path]:
-    try:
-        return sorted(p for p in root.iterdir() if _is_model_dir(p))
-    except OSError as exc:
-        log.error("cannot read the model repository %s: %s", root, exc)
-        return []
-
-
-def _config_stamp(model_dir: Path) -> Fingerprint:
-    path = find_config_file(model_dir)
-    if path is None:
-        return (("", 0, 0),)
-    try:
-        st = path.stat()
-    except OSError:
-        return (("", 0, 0),)
-    return ((path.name, st.st_size, st.st_mtime_ns),)
-
-
-__all__ = ["CONFIG_FILENAMES", "ModelRepository", "fingerprint", "list_versions"]
+__all__ = ["ModelRepository"]

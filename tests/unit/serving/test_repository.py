@@ -12,7 +12,8 @@ import pytest
 from pier.errors import NotFound, Unavailable
 from pier.observe.metrics import Metrics
 from pier.serving.modelconfig import ModelConfig, VersionPolicy
-from pier.serving.repository import ModelRepository, list_versions
+from pier.serving.repository import ModelRepository
+from pier.serving.sources import LocalSource
 from pier.serving.status import VersionState
 from tests import builders as b
 
@@ -27,11 +28,26 @@ async def predict(repo: ModelRepository, name: str, **kw: object) -> float:
     return float(result.outputs["y"][0, 0])
 
 
-def test_list_versions_ignores_non_numbers(tmp_path: Path) -> None:
+def test_local_source_lists_models_and_versions(tmp_path: Path) -> None:
     for name in ("1", "10", "2", "0", "abc", ".3"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "5").write_text("a file, not a folder")
-    assert list_versions(tmp_path) == [1, 2, 10]
+        (tmp_path / "m" / name).mkdir(parents=True)
+    (tmp_path / "m" / "5").write_text("a file, not a folder")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "_tmp").mkdir()
+    (tmp_path / "notes.txt").write_text("not a model")
+    source = LocalSource(tmp_path)
+    assert source.model_names() == ["m"]
+    assert source.versions("m") == [1, 2, 10]
+    assert source.versions("missing") == []
+    assert source.config_stamp("m") == ()
+    (tmp_path / "m" / "config.yaml").write_text("instances: 2\n")
+    assert source.config_stamp("m")[0][0] == "config.yaml"
+    assert source.load_config("m").instances == 2
+    (tmp_path / "m" / "1" / "model.onnx").write_bytes(b"x")
+    before = source.version_stamp("m", 1)
+    (tmp_path / "m" / "1" / "model.onnx").write_bytes(b"xy")
+    assert source.version_stamp("m", 1) != before
+    assert source.materialize("m", 1) == tmp_path / "m" / "1"
 
 
 def test_scan_policy_labels_and_unload(tmp_path: Path) -> None:
