@@ -14,7 +14,17 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PIER_", extra="forbid")
 
-    model_repository: Path = Field(description="Folder of models: <model>/<version>/<files>.")
+    model_repository: str = Field(
+        description="Models as <model>/<version>/<files>: a folder, or a URI (s3://, gs://, "
+        "oss://, hdfs://, http(s)://) whose files are fetched into the cache."
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "pier" / "models",
+        description="Where models from remote URIs are kept (shared by workers and servers).",
+    )
+    cache_size: int = Field(
+        20 * 1024**3, gt=0, description="Bytes the cache may hold before evicting unused models."
+    )
     http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
     http_port: int = Field(8501, ge=0, le=65535, description="HTTP port for both REST protocols.")
     grpc_port: int = Field(

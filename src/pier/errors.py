@@ -65,3 +65,51 @@ class InternalError(PierError):
 
 class PayloadTooLarge(ResourceExhausted):
     """A request body over the configured size limit."""
+
+
+class StorageError(PierError):
+    """Model storage failed; the message names the URI (credentials redacted) and the cause.
+
+    Subclasses say which cause; ``uri`` and ``cause`` carry the same for programs.
+    """
+
+    def __init__(self, message: str, *, uri: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.uri = uri
+        self.cause = cause
+
+
+class StorageNotFound(StorageError, NotFound):
+    """The bucket, object or folder a URI names does not exist."""
+
+
+class StorageAccessDenied(StorageError):
+    """The store refused the credentials, or they lack permission for the URI."""
+
+    code = "permission_denied"
+
+
+class StorageUnavailable(StorageError, Unavailable):
+    """The store could not be reached or answered with a server error; retrying may help."""
+
+
+class StorageTimeout(StorageUnavailable):
+    """The store did not answer within the configured timeout."""
+
+
+class StorageIntegrityError(StorageError):
+    """Downloaded bytes do not match the checksum or size the store published."""
+
+    code = "data_loss"
+
+
+class StorageBackendMissing(StorageError, Unsupported):
+    """The URI's scheme needs an optional backend that is not installed; the message names the extra."""
+
+
+class StorageConfigError(StorageError, ConfigError):
+    """A storage URI or storage option is malformed or unsupported."""
+
+
+class ArchiveError(StorageError, InvalidInput):
+    """A model archive is corrupt, too large, or unsafe to extract (paths or links leave the folder)."""

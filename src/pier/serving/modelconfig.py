@@ -167,8 +167,17 @@ def load_config(model_dir: Path) -> ModelConfig:
     if path is None:
         return ModelConfig()
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot be parsed: {exc}") from None
-    return parse_config(data, str(path))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return parse_config_file(raw, path.name, str(path))
+
+
+def parse_config_file(raw: bytes, filename: str, where: str) -> ModelConfig:
+    """Parse a config file's bytes (JSON for ``.json``, YAML otherwise) and validate it."""
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text) if filename.endswith(".json") else yaml.safe_load(text)
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{where}: cannot be parsed: {exc}") from None
+    return parse_config(data, where)

@@ -282,6 +282,7 @@ class ModelRepository:
         )
         if old is not None and old.served is not None:
             await self._retire(old.served)  # a reload: the new one already serves
+            await self._blocking(self.source.release, name, version, True)
 
     def _build(self, name: str, version: int, config: ModelConfig) -> Built:
         return build_version(self.source.materialize(name, version), config)
@@ -307,6 +308,7 @@ class ModelRepository:
             self._refresh_latest(entry.name)
             await self._retire(slot.served)
             log.info("model %s version %d unloaded", entry.name, version)
+        await self._blocking(self.source.release, entry.name, version)
         del entry.slots[version]
         self._metrics.forget(entry.name, version)
 

@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pier.config import ServerSettings
+from pier.errors import NotFound, PierError
 from pier.observe.logs import AccessLog, setup_logging
 from pier.observe.metrics import MULTIPROC_ENV, Metrics
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.http import Receive, Scope, Send
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
+from pier.serving.sources import LocalSource, open_source
 from pier.serving.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class ModelServer:
         """Create the repository and start loading; health answers while models load."""
         s = self.settings
         self.repository = ModelRepository(
-            s.model_repository,
+            open_source(s.model_repository, s.cache_dir, s.cache_size),
             self.executor,
             self.metrics,
             control_mode=s.model_control_mode,
@@ -85,13 +87,13 @@ class ModelServer:
         try:
             await self.repository.scan()
         except Exception:
-            log.exception("initial scan of %s failed", self.settings.model_repository)
+            log.exception("initial scan of the model repository failed")
         self.state.started = True
         await self._refresh_health()
         log.info(
             "server is ready: %d model(s) in %s",
             len(self.repository.model_names()),
-            self.settings.model_repository,
+            self.repository.source.description,
         )
         if self.settings.model_control_mode != "poll":
             return
@@ -223,11 +225,24 @@ def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:
     _run_uvicorn(settings, sock)
 
 
+def check_repository(settings: ServerSettings) -> str:
+    """Fail fast on a repository that cannot be read; return its description (no secrets)."""
+    source = open_source(settings.model_repository, settings.cache_dir, settings.cache_size)
+    if isinstance(source, LocalSource):
+        if not source.root.is_dir():
+            raise NotFound(f"{source.description} is not a folder")
+    else:
+        source.model_names()  # one listing: says not found, access denied or unreachable now
+    return source.description
+
+
 def serve(settings: ServerSettings) -> int:
     """Run ``pier serve`` until SIGTERM or SIGINT; return the exit code."""
     setup_logging(settings.log_level, settings.log_format)
-    if not settings.model_repository.is_dir():
-        log.error("model repository %s is not a folder", settings.model_repository)
+    try:
+        where = check_repository(settings)
+    except PierError as exc:
+        log.error("model repository: %s", exc.message)
         return 2
     try:
         sock = bind_socket(settings.http_host, settings.http_port)
@@ -241,7 +256,7 @@ def serve(settings: ServerSettings) -> int:
         host,
         port,
         settings.workers,
-        settings.model_repository,
+        where,
     )
     if settings.workers == 1:
         _run_uvicorn(settings, sock)

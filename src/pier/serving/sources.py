@@ -11,7 +11,25 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from pier.serving.modelconfig import ModelConfig, find_config_file, load_config
+from pier.errors import StorageNotFound
+from pier.serving.modelconfig import (
+    CONFIG_FILENAMES,
+    ModelConfig,
+    find_config_file,
+    load_config,
+    parse_config_file,
+)
+from pier.storage import (
+    Entry,
+    ModelCache,
+    StorageOptions,
+    StorageURI,
+    identity,
+    list_dirs,
+    ls,
+    parse_uri,
+    read_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +55,10 @@ class RepositorySource(Protocol):
 
     def materialize(self, model: str, version: int) -> Path:
         """A local folder holding the version's files (downloaded first if remote)."""
+        ...
+
+    def release(self, model: str, version: int, keep_latest: bool = False) -> None:
+        """Local copies of the version are no longer used (all, or all but the newest)."""
         ...
 
 
@@ -101,3 +123,81 @@ class LocalSource:
 
     def materialize(self, model: str, version: int) -> Path:
         return self.root / model / str(version)
+
+    def release(self, model: str, version: int, keep_latest: bool = False) -> None:
+        """Nothing to release: the files are the repository itself."""
+
+
+class RemoteSource:
+    """A model repository in object storage (s3, gs, oss, hdfs, http), read through the cache.
+
+    Listing and fingerprints are remote calls that download nothing; a version's files
+    are fetched into the shared cache when it loads and held until it unloads.
+    """
+
+    def __init__(self, root: StorageURI, options: StorageOptions, cache: ModelCache) -> None:
+        self.root = root
+        self.options = options
+        self.cache = cache
+        self.description = str(root)  # str() of a StorageURI hides credentials
+        self._held: dict[tuple[str, int], list[Path]] = {}
+
+    def model_names(self) -> list[str]:
+        return sorted(n for n in list_dirs(self.root, self.options) if is_model_name(n))
+
+    def versions(self, model: str) -> list[int]:
+        try:
+            return version_numbers(list_dirs(self.root.join(model), self.options))
+        except StorageNotFound:
+            return []
+
+    def _config_entry(self, model: str) -> Entry | None:
+        try:
+            entries = ls(self.root.join(model), self.options)
+        except StorageNotFound:
+            return None
+        by_name = {e.name: e for e in entries if not e.is_dir}
+        for name in CONFIG_FILENAMES:
+            if name in by_name:
+                return by_name[name]
+        return None
+
+    def config_stamp(self, model: str) -> Stamp:
+        entry = self._config_entry(model)
+        if entry is None:
+            return ()
+        return ((entry.name, entry.size or 0, str(entry.modified)),)
+
+    def load_config(self, model: str) -> ModelConfig:
+        entry = self._config_entry(model)
+        if entry is None:
+            return ModelConfig()
+        uri = self.root.join(model, entry.name)
+        raw = read_bytes(uri, self.options)
+        if raw is None:  # removed between the listing and the read: the next scan sees it
+            return ModelConfig()
+        return parse_config_file(raw, entry.name, str(uri))
+
+    def version_stamp(self, model: str, version: int) -> Stamp:
+        return (("", 0, identity(self.root.join(model, str(version)), self.options)),)
+
+    def materialize(self, model: str, version: int) -> Path:
+        path = self.cache.fetch(self.root.join(model, str(version)), self.options)
+        self._held.setdefault((model, version), []).append(path)
+        return path
+
+    def release(self, model: str, version: int, keep_latest: bool = False) -> None:
+        held = self._held.pop((model, version), [])
+        if keep_latest and held:
+            self._held[(model, version)] = [held.pop()]
+        for path in held:
+            self.cache.release(path)
+
+
+def open_source(location: str, cache_dir: Path, cache_size: int) -> RepositorySource:
+    """A local folder for paths and ``file://``; object storage for every other scheme."""
+    uri = parse_uri(location)
+    if uri.is_local:
+        return LocalSource(Path(uri.path))
+    options = StorageOptions.from_env()
+    return RemoteSource(uri, options, ModelCache(cache_dir, cache_size))

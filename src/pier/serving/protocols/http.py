@@ -27,6 +27,8 @@ STATUS_BY_CODE = {
     "unavailable": 503,
     "unimplemented": 501,
     "resource_exhausted": 429,
+    "permission_denied": 403,
+    "data_loss": 500,
     "load_failed": 500,
     "internal": 500,
 }

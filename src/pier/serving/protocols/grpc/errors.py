@@ -14,6 +14,8 @@ STATUS_BY_CODE = {
     "unavailable": grpc.StatusCode.UNAVAILABLE,
     "unimplemented": grpc.StatusCode.UNIMPLEMENTED,
     "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
+    "data_loss": grpc.StatusCode.DATA_LOSS,
     "load_failed": grpc.StatusCode.INTERNAL,
     "internal": grpc.StatusCode.INTERNAL,
 }
