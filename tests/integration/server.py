@@ -25,7 +25,9 @@ def free_port() -> int:
 class PierServer:
     """A ``pier serve`` subprocess with its log captured to a file."""
 
-    def __init__(self, repo: Path, log_dir: Path, *args: str) -> None:
+    def __init__(
+        self, repo: Path | str, log_dir: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.repo = repo
         self.port = free_port()
         self.grpc_port = free_port()
@@ -51,7 +53,7 @@ class PierServer:
             *args,
         ]
         self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
 
     def wait_ready(self, timeout: float = 60.0, path: str = "/v2/health/ready") -> None:
@@ -68,7 +70,8 @@ class PierServer:
         raise TimeoutError(f"pier serve not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30.0) -> int:

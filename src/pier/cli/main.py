@@ -191,8 +191,8 @@ def models_push(local: Path, uri: str, progress: bool) -> None:
     with _storage_errors():
         result = push(local, uri, StorageOptions.from_env(), progress=progress)
     click.echo(
-        f"uploaded {result.uploaded} file(s) ({result.bytes_uploaded} bytes), "
-        f"skipped {result.skipped} unchanged"
+        f"uploaded {len(result.uploaded)} file(s) ({result.bytes_uploaded} bytes), "
+        f"skipped {len(result.skipped)} unchanged"
     )
 
 
