@@ -1,4 +1,4 @@
-"""Run both benchmarks, (a) REST overhead and (b) resnet50 throughput, and sum up the targets.
+"""Run the benchmarks, (a) REST overhead, (b) resnet50 throughput and (c) gRPC, and sum up.
 
     .venv/bin/python bench/run_all.py [--quick] [--out bench/results]
 
@@ -33,14 +33,17 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     quick_rest = ["--duration", "3", "--rounds", "1"] if args.quick else []
     quick_resnet = ["--duration", "6", "--rounds", "1"] if args.quick else []
+    quick_grpc = ["--duration", "3", "--rounds", "1"] if args.quick else []
     logs = ["--keep-logs", str(out / "logs")]
     rest = [*quick_rest, *logs, "--json", str(out / "rest.json")]
     resnet = [*quick_resnet, *logs, "--json", str(out / "resnet.json")]
+    grpc = [*quick_grpc, *logs, "--json", str(out / "grpc.json")]
     if args.hello_only:
         rest.append("--hello-only")
     jobs = [("(a) REST overhead", "bench_rest.py", rest)]
     if not args.hello_only:
         jobs.append(("(b) resnet50", "bench_resnet.py", resnet))
+        jobs.append(("(c) gRPC vs REST, resnet50 over gRPC", "bench_grpc.py", grpc))
 
     results = []
     for title, script, extra in jobs:

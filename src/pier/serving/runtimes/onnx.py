@@ -5,6 +5,9 @@ Parameters (``parameters:`` in config.yaml):
 - ``intra_op_threads``: threads inside one operator (0, the default, lets onnxruntime choose)
 - ``inter_op_threads``: threads across independent operators (0 = onnxruntime's choice)
 - ``graph_optimization_level``: ``disable``, ``basic``, ``extended`` or ``all``
+- ``allow_spinning``: let idle onnxruntime threads spin-wait for the next operator (default
+  false: in a server the spinning threads take the cores the event loop and the other
+  requests need; measured about 25% more resnet50 throughput with it off on 2 cores)
 
 Tensor metadata comes from the graph itself; symbolic or unknown dims are reported as -1.
 Outputs that are not tensors (sequences or maps, as some converted classifiers produce)
@@ -127,6 +130,13 @@ class OnnxModel(Model):
         options = ort.SessionOptions()
         options.intra_op_num_threads = thread_count(params, "intra_op_threads", self.path)
         options.inter_op_num_threads = thread_count(params, "inter_op_threads", self.path)
+        spinning = params.get("allow_spinning", False)
+        if not isinstance(spinning, bool):
+            raise ModelLoadError(
+                f"{self.path}: parameters.allow_spinning must be true or false, got {spinning!r}"
+            )
+        for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+            options.add_session_config_entry(key, "1" if spinning else "0")
         level = params.get("graph_optimization_level")
         if level is not None:
             if level not in _OPTIMIZATION_LEVELS:

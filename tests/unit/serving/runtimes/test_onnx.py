@@ -162,3 +162,14 @@ def test_unload_drops_the_session(version_dir: Path) -> None:
     model.unload()
     with pytest.raises(InternalError, match="not loaded"):
         model.predict({"x": np.ones((1, 3), np.float32), "words": np.array([b"a"], dtype=object)})
+
+
+def test_allow_spinning_must_be_a_bool(tmp_path: Path) -> None:
+    from tests import builders
+
+    builders.onnx_add_mul(tmp_path / "model.onnx")
+    cls = model_class("onnx")
+    model = cls(tmp_path, ModelConfig(parameters={"allow_spinning": True}))
+    model.load()  # accepted either way
+    with pytest.raises(ModelLoadError, match="allow_spinning"):
+        cls(tmp_path, ModelConfig(parameters={"allow_spinning": "yes"})).load()
