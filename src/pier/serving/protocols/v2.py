@@ -444,7 +444,7 @@ def _split_bytes(buf: memoryview, count: int | None) -> list[bytes]:
 
 def encode_bytes_tensor(arr: Array) -> bytes:
     """Serialize a BYTES tensor (bytes or str elements) as 4-byte-LE length-prefixed elements."""
-    return _pack_bytes(_bytes_items(arr))
+    return _pack_bytes(bytes_items(arr))
 
 
 def _pack_bytes(items: list[bytes]) -> bytes:
@@ -456,7 +456,8 @@ def _pack_bytes(items: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _bytes_items(arr: Array) -> list[bytes]:
+def bytes_items(arr: Array) -> list[bytes]:
+    """The elements of a BYTES tensor as ``bytes`` (``str`` elements are UTF-8 encoded)."""
     flat = arr.reshape(-1).tolist()
     try:
         return [x if type(x) is bytes else x.encode() for x in flat]
@@ -497,7 +498,7 @@ def encode_infer_response(
             entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": arr.shape}
             blob: bytes | None = None
             if datatype == "BYTES":
-                items = _bytes_items(arr)
+                items = bytes_items(arr)
                 if not binary:
                     try:
                         entry["data"] = [b.decode() for b in items]

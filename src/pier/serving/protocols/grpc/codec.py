@@ -34,7 +34,12 @@ from pier.serving.protocols.grpc.protos.tensorflow.core.framework import (
     types_pb2,
 )
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import input_pb2
-from pier.serving.protocols.v2 import RequestedOutput, decode_bytes_tensor, encode_bytes_tensor
+from pier.serving.protocols.v2 import (
+    RequestedOutput,
+    bytes_items,
+    decode_bytes_tensor,
+    encode_bytes_tensor,
+)
 from pier.serving.tensors import from_numpy_dtype, to_numpy_dtype
 
 Array = np.ndarray[Any, Any]
@@ -375,29 +380,12 @@ def array_to_tensor_proto(
     tp.dtype = _V2_TO_TF[datatype]  # type: ignore[assignment]
     tp.tensor_shape.dim.extend([_Dim(size=d) for d in arr.shape])
     if datatype == "BYTES":
-        tp.string_val.extend(_bytes_items(arr))
+        tp.string_val.extend(bytes_items(arr))
     elif datatype == "BOOL":
         tp.bool_val.extend(arr.reshape(-1).tolist())
     else:
         tp.tensor_content = arr.tobytes()
     return tp
-
-
-def _bytes_items(arr: Array) -> list[bytes]:
-    flat = arr.reshape(-1).tolist()
-    try:
-        return [x if type(x) is bytes else x.encode() for x in flat]
-    except (AttributeError, UnicodeEncodeError):
-        pass
-    out: list[bytes] = []
-    for x in flat:
-        if isinstance(x, bytes | bytearray | memoryview):
-            out.append(bytes(x))
-        elif isinstance(x, str):
-            out.append(x.encode("utf-8", "surrogatepass"))
-        else:
-            raise InternalError(f"BYTES tensor holds a {type(x).__name__}, not bytes or str")
-    return out
 
 
 def examples_to_matrix(
