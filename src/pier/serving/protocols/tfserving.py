@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,15 +234,31 @@ def decode_examples(body: bytes, feature_names: list[str] | None) -> tuple[str, 
     for i, example in enumerate(examples):
         if type(example) is not dict:
             raise InvalidInput(f"examples[{i}] must be an object of feature values")
-    shared = {k: _feature(v, "context", k) for k, v in context.items()}
-    if feature_names is None:
-        feature_names = sorted(set(shared).union(*examples))
+    return signature, feature_matrix(context, examples, feature_names, _feature)
+
+
+def feature_matrix(
+    context: Mapping[str, Any],
+    examples: Sequence[Mapping[str, Any]],
+    feature_names: list[str] | None,
+    value_of: Callable[[Any, str, str], float],
+) -> Array:
+    """Rows of feature values in ``feature_names`` order (sorted names when None).
+
+    A feature missing from an example is taken from ``context``. ``value_of(raw, where,
+    name)`` turns one raw feature (JSON value, tf.Example Feature) into a float. Shared by
+    the REST and gRPC classify/regress paths.
+    """
+    shared = {k: value_of(v, "context", k) for k, v in context.items()}
+    names = feature_names
+    if names is None:
+        names = sorted(set(shared).union(*(e.keys() for e in examples)))
     rows: list[list[float]] = []
     for i, example in enumerate(examples):
         row: list[float] = []
-        for feature in feature_names:
+        for feature in names:
             if feature in example:
-                row.append(_feature(example[feature], f"examples[{i}]", feature))
+                row.append(value_of(example[feature], f"examples[{i}]", feature))
             elif feature in shared:
                 row.append(shared[feature])
             else:
@@ -251,7 +268,7 @@ def decode_examples(body: bytes, feature_names: list[str] | None) -> tuple[str, 
         matrix = np.array(rows, dtype=np.float64)
     except OverflowError:
         raise InvalidInput("a feature value is too large for a 64-bit float") from None
-    return signature, matrix.reshape(len(rows), len(feature_names))
+    return matrix.reshape(len(rows), len(names))
 
 
 def _feature(value: Any, where: str, feature: str) -> float:

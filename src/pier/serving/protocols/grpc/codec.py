@@ -34,6 +34,7 @@ from pier.serving.protocols.grpc.protos.tensorflow.core.framework import (
     types_pb2,
 )
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import input_pb2
+from pier.serving.protocols.tfserving import feature_matrix
 from pier.serving.protocols.v2 import (
     RequestedOutput,
     bytes_items,
@@ -408,26 +409,9 @@ def examples_to_matrix(
         raise InvalidInput("input needs example_list or example_list_with_context")
     if not examples:
         raise InvalidInput("input has no examples; send at least one")
-    shared: dict[str, float] = {}
-    if context is not None:
-        for key, feature in context.features.feature.items():
-            shared[key] = _feature_value(feature, "context", key)
+    shared = context.features.feature if context is not None else {}
     maps = [ex.features.feature for ex in examples]
-    names = feature_names
-    if names is None:
-        names = sorted(set(shared).union(*(m.keys() for m in maps)))
-    rows: list[list[float]] = []
-    for i, features in enumerate(maps):
-        row: list[float] = []
-        for key in names:
-            if key in features:
-                row.append(_feature_value(features[key], f"examples[{i}]", key))
-            elif key in shared:
-                row.append(shared[key])
-            else:
-                raise InvalidInput(f"examples[{i}] has no feature '{key}' (nor has 'context')")
-        rows.append(row)
-    return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    return feature_matrix(shared, maps, feature_names, _feature_value)
 
 
 def _feature_value(feature: feature_pb2.Feature, where: str, key: str) -> float:
