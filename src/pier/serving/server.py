@@ -71,6 +71,11 @@ class ModelServer:
             )
             await self.grpc.start()
         loop = asyncio.get_running_loop()
+        if s.workers > 1:
+            # Workers share one listening socket and the kernel hands each connection to
+            # any of them: a worker accepts only once its models are loaded, so no client
+            # meets a worker that is still loading while another one said "ready".
+            await self._initial_load()
         self._tasks.append(loop.create_task(self._load_then_poll(), name="pier-repository"))
         self._tasks.append(loop.create_task(self._housekeeping(), name="pier-housekeeping"))
 
@@ -82,7 +87,7 @@ class ModelServer:
             self.metrics.flush()
             await self._refresh_health()
 
-    async def _load_then_poll(self) -> None:
+    async def _initial_load(self) -> None:
         assert self.repository is not None
         try:
             await self.repository.scan()
@@ -95,6 +100,11 @@ class ModelServer:
             len(self.repository.model_names()),
             self.repository.source.description,
         )
+
+    async def _load_then_poll(self) -> None:
+        assert self.repository is not None
+        if not self.state.started:
+            await self._initial_load()  # one worker: health answers while models load
         if self.settings.model_control_mode != "poll":
             return
         while True:
