@@ -3,7 +3,8 @@
 A diagnostic for target (a): wrk measures the whole path, and this shows how much of it
 is the app's own Python (routing, decoding, model call, encoding, metrics). It calls the
 app the way uvicorn does, with a receive() that yields the body and a send() that
-drops the response, and compares it with the hello-world app called the same way.
+drops the response, and compares it with the hello-world app and the bare ONNX app
+(bare_onnx_app.py) called the same way.
 
     .venv/bin/python bench/app_cost.py [--requests 20000]
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bare_onnx_app
 import hello_app
 from bench_rest import MODEL, TF_REST, V2_REST
 from harness import Request
@@ -76,15 +78,23 @@ async def _main(n: int) -> None:
         write_demo_repository(demo)
         repo.mkdir()
         shutil.copytree(demo / MODEL, repo / MODEL)
+        # gRPC off: this measures the REST app, and needs no port of its own.
         settings = ServerSettings.model_validate(
-            {"model_repository": repo, "access_log": False, "log_level": "warning"}
+            {
+                "model_repository": str(repo),
+                "access_log": False,
+                "log_level": "warning",
+                "grpc_port": 0,
+            }
         )
         app = ModelServer(settings)
         await app.start()
         while not app.state.started:
             await asyncio.sleep(0.05)
+        bare = bare_onnx_app.make_app(str(repo / MODEL / "1" / "model.onnx"))
         cases = [
             ("hello-world app", hello_app.app, TF_REST),
+            ("bare onnx app V2 JSON infer", bare, V2_REST),
             ("pier GET /v2/health/live", app, Request("GET", "/v2/health/live")),
             ("pier TF REST predict", app, TF_REST),
             ("pier V2 JSON infer", app, V2_REST),

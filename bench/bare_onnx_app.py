@@ -5,15 +5,18 @@ orjson, turns ``data`` into numpy, calls the ONNX Runtime session, and encodes t
 It has no routing, validation, metrics or errors. The gap between it and hello_app is the
 cost of the model call and JSON. The gap between it and Pier is Pier's own overhead.
 
-    python bench/bare_onnx_app.py --model MODELS/half_plus_two/1/model.onnx --port 8000
+    python bench/bare_onnx_app.py --model MODELS/half_plus_two/1/model.onnx --port 8000 [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import hello_app
+
+MODEL_ENV = "PIER_BENCH_ONNX_MODEL"  # how worker processes learn the model file
 
 # By dtype.char: str(dtype) and dtype.name run Python code in numpy 2 and cost ~18 us per
 # request under load on the 2-core machine, which halved this app's throughput.
@@ -64,6 +67,11 @@ def make_app(model: str) -> Any:
     return app
 
 
+def app_from_env() -> Any:
+    """The app for the model named in the environment (uvicorn's worker processes)."""
+    return make_app(os.environ[MODEL_ENV])
+
+
 def main() -> None:
     import uvicorn
 
@@ -71,16 +79,22 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="an .onnx file with one input")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the port")
     args = parser.parse_args()
-    uvicorn.run(
-        make_app(args.model),
-        host=args.host,
-        port=args.port,
-        http="httptools",
-        loop="uvloop",
-        access_log=False,
-        log_level="warning",
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "http": "httptools",
+        "loop": "uvloop",
+        "access_log": False,
+        "log_level": "warning",
+    }
+    if args.workers > 1:
+        # Worker processes build the app themselves, from a factory named by import path.
+        os.environ[MODEL_ENV] = args.model
+        uvicorn.run("bare_onnx_app:app_from_env", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(make_app(args.model), **options)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ import yaml
 
 from harness import (
     BENCH_DIR,
-    HOST,
     Request,
     WrkResult,
     free_port,
     machine_line,
     median_result,
     pier_executable,
+    pier_serve_argv,
     require_wrk,
     run_wrk,
     server,
@@ -125,11 +125,6 @@ def in_process(model_dir: Path, batch: int, duration: float) -> dict[str, Any]:
     return result
 
 
-def _pier_argv(pier: Path, repo: Path, port: int) -> list[str]:
-    argv = [str(pier), "serve", "--model-repository", str(repo), "--http-host", HOST]
-    return [*argv, "--http-port", str(port), "--grpc-port", "0", "--workers", "1", "--no-access-log"]
-
-
 def _in_process_line(b: dict[str, Any]) -> str:
     return (
         f"in-process batch {b['batch']:>2}: {b['images_per_s']:6.1f} images/s, per call "
@@ -181,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     port = free_port()
                     log = logs / f"pier-{name.replace(' ', '-')}.log"
                     bases[name] = stack.enter_context(
-                        server(_pier_argv(args.pier, repo, port), ready, port, log)
+                        server(pier_serve_argv(args.pier, repo, port), ready, port, log)
                     )
                     check_reply(*request.send(bases[name]))
             for round_no in range(1, args.rounds + 1):

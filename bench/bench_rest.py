@@ -1,14 +1,16 @@
 """Target (a): half_plus_two single-row requests over REST, against the hello-world ceiling.
 
 Starts the hello-world app, the bare ONNX app (the least work that answers a V2 infer:
-JSON, numpy, the model call) and `pier serve` (one worker; once more with the access log
-on) on free 127.0.0.1 ports, then drives them with wrk at concurrency 1 and 32. The servers
-stay up side by side and the runs are interleaved in rounds (hello, pier TF, pier V2, ...),
-so a slow spell of this shared machine hits every scenario alike; each figure is the
-median over the rounds, and each ratio the median of per-round ratios to the hello-world
-run just before it. Target: ratio >= 0.60.
+JSON, numpy, the model call) and `pier serve` (once more with the access log on) on free
+127.0.0.1 ports, then drives them with wrk at concurrency 1 and 32. Every server runs with
+the same number of worker processes (`--workers`, 1 by default; `--workers 1 2` measures
+both). The servers stay up side by side and the runs are interleaved in rounds (hello,
+bare, pier TF, pier V2, ...), so a slow spell of this shared machine hits every scenario
+alike; each figure is the median over the rounds, and each ratio the median of per-round
+ratios to the hello-world run just before it, with as many workers. Target (judged at one
+worker): ratio >= 0.60.
 
-    .venv/bin/python bench/bench_rest.py [--duration 5] [--rounds 3] [--hello-only]
+    .venv/bin/python bench/bench_rest.py [--duration 5] [--rounds 3] [--workers 1 2] [--hello-only]
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from typing import Any
 
 from harness import (
     BENCH_DIR,
-    HOST,
     Request,
     WrkResult,
     free_port,
     machine_line,
     median_result,
     pier_executable,
+    pier_serve_argv,
     require_wrk,
     run_wrk,
     server,
@@ -52,11 +54,13 @@ V2_REST = Request(
     JSON,
 )
 CONCURRENCY = (1, 32)
+ACCESS_LOG = "pier +access log"
 
 
 @dataclass
 class Scenario:
     server: str
+    workers: int
     protocol: str
     request: Request
     connections: int
@@ -64,8 +68,9 @@ class Scenario:
     ratios: list[float] = field(default_factory=list)
 
     @property
-    def headline(self) -> bool:
-        return self.server == "pier"
+    def key(self) -> tuple[str, int]:
+        """Which of the running servers it loads."""
+        return self.server, self.workers
 
 
 def _check_tf(body: bytes) -> None:
@@ -91,12 +96,6 @@ def _checked(base: str, request: Request, check: Callable[[bytes], None]) -> Non
     check(body)
 
 
-def _pier_argv(pier: Path, repo: Path, port: int, workers: int, access_log: bool) -> list[str]:
-    argv = [str(pier), "serve", "--model-repository", str(repo), "--http-host", HOST]
-    argv += ["--http-port", str(port), "--grpc-port", "0", "--workers", str(workers)]
-    return argv if access_log else [*argv, "--no-access-log"]
-
-
 def _demo_repo(tmp: Path) -> Path:
     """A repository holding only half_plus_two, so the server loads nothing else."""
     from pier.serving.demo import write_demo_repository
@@ -109,50 +108,61 @@ def _demo_repo(tmp: Path) -> Path:
     return repo
 
 
-def _start_servers(stack: contextlib.ExitStack, args: Any, tmp: Path, logs: Path) -> dict[str, str]:
-    """Every server the scenarios need, up and answering correctly: name -> base URL."""
-    bases: dict[str, str] = {}
-    port = free_port()
-    hello = [sys.executable, str(BENCH_DIR / "hello_app.py"), "--port", str(port)]
-    bases["hello-world"] = stack.enter_context(
-        server(hello, ["/v2/health/ready"], port, logs / "hello.log")
-    )
-    _checked(bases["hello-world"], TF_REST, _check_any)
-    if args.hello_only:
-        return bases
-    repo = _demo_repo(tmp)
-    port = free_port()
-    bare = [sys.executable, str(BENCH_DIR / "bare_onnx_app.py"), "--port", str(port)]
-    bare += ["--model", str(repo / MODEL / "1" / "model.onnx")]
-    bases["bare onnx app"] = stack.enter_context(
-        server(bare, ["/v2/health/ready"], port, logs / "bare.log")
-    )
-    _checked(bases["bare onnx app"], V2_REST, _check_v2)
-    ready = ["/v2/health/ready", f"/v2/models/{MODEL}/ready"]
-    port = free_port()
-    argv = _pier_argv(args.pier, repo, port, args.workers, access_log=False)
-    bases["pier"] = stack.enter_context(server(argv, ready, port, logs / "pier.log"))
-    # With the access log on, its lines go to /dev/null: the cost of formatting and
-    # writing them shows, not the speed of a disk.
-    port = free_port()
-    argv = _pier_argv(args.pier, repo, port, args.workers, access_log=True)
-    bases["pier +access log"] = stack.enter_context(server(argv, ready, port, None))
-    for name in ("pier", "pier +access log"):
-        _checked(bases[name], TF_REST, _check_tf)
-        _checked(bases[name], V2_REST, _check_v2)
+def _start_servers(
+    stack: contextlib.ExitStack, args: Any, tmp: Path, logs: Path
+) -> dict[tuple[str, int], str]:
+    """Every server the scenarios need, up and answering correctly: (name, workers) -> URL."""
+    bases: dict[tuple[str, int], str] = {}
+    repo = None if args.hello_only else _demo_repo(tmp)
+    health = ["/v2/health/ready"]
+    ready = [*health, f"/v2/models/{MODEL}/ready"]
+
+    def start(name: str, n: int, argv: list[str], port: int, paths: list[str]) -> str:
+        # With several workers on one socket a connection reaches any of them: ask the
+        # paths many times in a row, so that a worker still starting is found.
+        log = logs / f"{name.replace(' ', '-')}-{n}.log" if name != ACCESS_LOG else None
+        checks = 1 if n == 1 else 8 * n
+        base: str = stack.enter_context(server(argv, paths, port, log, ready_checks=checks))
+        bases[name, n] = base
+        return base
+
+    for n in args.workers:
+        port = free_port()
+        argv = [sys.executable, str(BENCH_DIR / "hello_app.py"), "--port", str(port)]
+        base = start("hello-world", n, [*argv, "--workers", str(n)], port, health)
+        _checked(base, TF_REST, _check_any)
+        if repo is None:
+            continue
+        port = free_port()
+        argv = [sys.executable, str(BENCH_DIR / "bare_onnx_app.py"), "--port", str(port)]
+        argv += ["--model", str(repo / MODEL / "1" / "model.onnx"), "--workers", str(n)]
+        _checked(start("bare onnx app", n, argv, port, health), V2_REST, _check_v2)
+        names = ["pier"]
+        if n == args.workers[0]:
+            # With the access log on, its lines go to /dev/null: the cost of formatting
+            # and writing them shows, not the speed of a disk.
+            names.append(ACCESS_LOG)
+        for name in names:
+            port = free_port()
+            argv = pier_serve_argv(args.pier, repo, port, n, access_log=name == ACCESS_LOG)
+            base = start(name, n, argv, port, ready)
+            _checked(base, TF_REST, _check_tf)
+            _checked(base, V2_REST, _check_v2)
     return bases
 
 
-def _scenarios(hello_only: bool) -> list[Scenario]:
+def _scenarios(workers: list[int], hello_only: bool) -> list[Scenario]:
+    """Each worker count's runs, every ratio's hello-world run first in its group."""
     out = []
-    for c in CONCURRENCY:
-        out.append(Scenario("hello-world", "any", TF_REST, c))
-        if not hello_only:
-            out.append(Scenario("bare onnx app", "v2-json", V2_REST, c))
-            out.append(Scenario("pier", "tf-rest", TF_REST, c))
-            out.append(Scenario("pier", "v2-json", V2_REST, c))
-    if not hello_only:
-        out.append(Scenario("pier +access log", "v2-json", V2_REST, 32))
+    for n in workers:
+        for c in CONCURRENCY:
+            out.append(Scenario("hello-world", n, "any", TF_REST, c))
+            if not hello_only:
+                out.append(Scenario("bare onnx app", n, "v2-json", V2_REST, c))
+                out.append(Scenario("pier", n, "tf-rest", TF_REST, c))
+                out.append(Scenario("pier", n, "v2-json", V2_REST, c))
+        if not hello_only and n == workers[0]:
+            out.append(Scenario(ACCESS_LOG, n, "v2-json", V2_REST, max(CONCURRENCY)))
     return out
 
 
@@ -167,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="wrk threads (1 leaves the other core of a 2-core box to the server)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="pier serve --workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="worker processes of every server; several counts measure each (--workers 1 2)",
+    )
     parser.add_argument("--pier", type=Path, default=pier_executable())
     parser.add_argument("--hello-only", action="store_true", help="measure only the ceiling")
     parser.add_argument("--keep-logs", type=Path, help="folder for server logs (default: temp)")
@@ -178,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target (a): REST overhead; {machine_line()}")
     print(
         f"wrk -t{args.wrk_threads}, {args.rounds} rounds of {args.duration:.0f}s runs, "
-        f"connections {CONCURRENCY}, pier --workers {args.workers}"
+        f"connections {CONCURRENCY}, workers {' and '.join(map(str, args.workers))}"
     )
-    scenarios = _scenarios(args.hello_only)
+    scenarios = _scenarios(args.workers, args.hello_only)
     with tempfile.TemporaryDirectory(prefix="pier-bench-rest-") as tmpdir:
         logs = args.keep_logs or Path(tmpdir)
         logs.mkdir(parents=True, exist_ok=True)
@@ -188,20 +204,21 @@ def main(argv: list[str] | None = None) -> int:
             bases = _start_servers(stack, args, Path(tmpdir), logs)
             for s in scenarios:
                 if s.connections == max(CONCURRENCY):
-                    run_wrk(bases[s.server], s.request, 32, args.warmup, args.wrk_threads)
+                    run_wrk(bases[s.key], s.request, 32, args.warmup, args.wrk_threads)
             for round_no in range(1, args.rounds + 1):
                 hello_rps = 0.0
                 for s in scenarios:
                     r = run_wrk(
-                        bases[s.server], s.request, s.connections, args.duration, args.wrk_threads
+                        bases[s.key], s.request, s.connections, args.duration, args.wrk_threads
                     )
                     s.runs.append(r)
                     if s.server == "hello-world":
                         hello_rps = r.rps
                     s.ratios.append(r.rps / hello_rps)
                     print(
-                        f"  round {round_no}  {s.server:<17} {s.protocol:<8} c={s.connections:<3}"
-                        f"{r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms"
+                        f"  round {round_no}  {s.server:<17} w={s.workers} {s.protocol:<8} "
+                        f"c={s.connections:<3}{r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms  "
+                        f"p99 {r.p99_ms:.2f} ms"
                         + (f"  ERRORS {r.errors}" if r.error_count else ""),
                         flush=True,
                     )
@@ -214,10 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         table(
-            ["server", "protocol", "conns", "req/s", "p50 ms", "p99 ms", "errors", "x hello"],
+            [
+                "server",
+                "workers",
+                "protocol",
+                "conns",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "x hello",
+            ],
             [
                 [
                     s.server,
+                    s.workers,
                     s.protocol,
                     s.connections,
                     m.rps,
@@ -230,14 +258,17 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     )
-    headline = [(s, m, ratio) for s, m, ratio in rows if s.headline]
+    # The target is set for one worker; other counts are shown, not judged.
+    judged = 1 if 1 in args.workers else args.workers[0]
+    headline = [row for row in rows if row[0].server == "pier" and row[0].workers == judged]
     met = None
     if headline:
         worst = min(headline, key=lambda row: row[2])
         met = worst[2] >= TARGET and not any(m.error_count for _, m, _ in rows)
         print(
             f"\ntarget (a) {'MET' if met else 'MISSED'}: worst ratio {worst[2]:.2f} "
-            f"({worst[0].protocol}, c={worst[0].connections}); target >= {TARGET:.2f}"
+            f"({worst[0].protocol}, c={worst[0].connections}, workers {judged}); "
+            f"target >= {TARGET:.2f}"
         )
     write_json(
         args.json,
@@ -248,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": [
                 {
                     "server": s.server,
+                    "workers": s.workers,
                     "protocol": s.protocol,
                     "connections": s.connections,
                     "ratio": ratio,

@@ -45,6 +45,15 @@ def pier_executable() -> Path:
     return Path(sys.executable).parent / "pier"
 
 
+def pier_serve_argv(
+    pier: Path, repo: Path, port: int, workers: int = 1, access_log: bool = False
+) -> list[str]:
+    """``pier serve`` of the repository on 127.0.0.1:port, REST only (gRPC off)."""
+    argv = [str(pier), "serve", "--model-repository", str(repo), "--http-host", HOST]
+    argv += ["--http-port", str(port), "--grpc-port", "0", "--workers", str(workers)]
+    return argv if access_log else [*argv, "--no-access-log"]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -160,10 +169,14 @@ def server(
     port: int,
     log: Path | None,
     ready_timeout_s: float = 120.0,
+    ready_checks: int = 1,
 ) -> Iterator[str]:
     """Start ``argv``, wait until every path in ``ready_paths`` answers 200, yield its URL.
 
     ``log`` receives the server's stdout and stderr; None sends them to /dev/null.
+    ``ready_checks`` > 1 asks for that many passes over the paths in a row, each on a
+    new connection: with several worker processes on one socket, each connection goes
+    to any of them, so one pass may only have asked a worker that was ready early.
     """
     base = f"http://{HOST}:{port}"
     out: IO[bytes] | int = log.open("wb") if log is not None else subprocess.DEVNULL
@@ -176,7 +189,7 @@ def server(
     )
     try:
         deadline = time.monotonic() + ready_timeout_s
-        pending = list(ready_paths)
+        pending = list(ready_paths) * ready_checks
         while pending:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -195,6 +208,7 @@ def server(
             if status == 200:
                 pending.pop(0)
             else:
+                pending = list(ready_paths) * ready_checks  # in a row: start over
                 time.sleep(0.1)
         yield base
     finally:

@@ -1,9 +1,10 @@
 """The ceiling: a bare ASGI app that reads the body and returns a constant JSON, on Pier's HTTP stack.
 
-uvicorn with the httptools parser and the uvloop event loop, access log off, one process:
-what a Python server on this stack does when it does no work at all.
+uvicorn with the httptools parser and the uvloop event loop, access log off, one process
+(or ``--workers N``, uvicorn's worker processes on one socket): what a Python server on
+this stack does when it does no work at all.
 
-    python bench/hello_app.py --port 8000
+    python bench/hello_app.py --port 8000 [--workers 2]
 """
 
 from __future__ import annotations
@@ -51,16 +52,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the port")
     args = parser.parse_args()
     uvicorn.run(
-        app,
+        # Worker processes import the app by name; this file's folder is on their path.
+        "hello_app:app" if args.workers > 1 else app,
         host=args.host,
         port=args.port,
         http="httptools",
         loop="uvloop",
         access_log=False,
         log_level="warning",
-        workers=1,
+        workers=args.workers,
     )
 
 

@@ -7,8 +7,9 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 
-from pier.errors import InvalidInput, PierError
+from pier.errors import InternalError, InvalidInput, PierError
 from pier.observe.metrics import Metrics
+from pier.serving.execution import request_rows
 from pier.serving.model import Array
 from pier.serving.repository import ModelRepository
 from pier.serving.served import ServedVersion
@@ -22,11 +23,9 @@ class DataPlane:
         self.repository = repository
         self.metrics = metrics
         self._executor = executor
-
-    def resolve(
-        self, name: str, version: int | None = None, label: str | None = None
-    ) -> ServedVersion:
-        return self.repository.resolve(name, version, label)
+        #: ``resolve(name, version=None, label=None)``: the version a request addresses.
+        #: The repository's own method, so that each request makes one call, not two.
+        self.resolve = repository.resolve
 
     async def infer(
         self,
@@ -37,18 +36,41 @@ class DataPlane:
     ) -> dict[str, Array]:
         """Run one request; return the requested outputs (all when ``outputs`` is None)."""
         # Failures are counted by the caller (record_failure), which also sees decode errors.
+        if served.inline:
+            return self.infer_inline(served, inputs, protocol, outputs)
         t0 = time.perf_counter()
         self.validate(served, inputs)
-        result = await served.run(inputs)
-        selected = select_outputs(result.outputs, outputs)
-        total = time.perf_counter() - t0
-        m = served.metrics
-        m.success[protocol].inc()
-        m.total.observe(total)
-        m.queue.observe(result.queue_s)
-        m.compute.observe(result.compute_s)
-        m.batch.observe(result.batch_rows)
-        served.stats.record_success(result.rows, total, result.queue_s, result.compute_s)
+        run = await served.run(inputs)
+        selected = run.outputs if outputs is None else select_outputs(run.outputs, outputs)
+        ended = time.perf_counter()
+        total_s = ended - t0
+        served.metrics.record_success(
+            protocol, total_s, run.queue_s, run.compute_s, run.batch_rows, run.rows, ended
+        )
+        return selected
+
+    def infer_inline(
+        self,
+        served: ServedVersion,
+        inputs: Mapping[str, Array],
+        protocol: str,
+        outputs: list[str] | None = None,
+    ) -> dict[str, Array]:
+        """``infer`` for a version that runs on the event loop (``served.inline``), as a plain call.
+
+        A microsecond model costs less than the coroutines around it: callers on the event
+        loop that see ``served.inline`` call this and await nothing.
+        """
+        if not served.inline:
+            raise InternalError(f"model '{served.name}' does not run inline")
+        t0 = time.perf_counter()
+        self.validate(served, inputs)
+        result, compute_s = served.runner.call_inline(inputs)
+        selected = result if outputs is None else select_outputs(result, outputs)
+        ended = time.perf_counter()
+        total_s = ended - t0
+        rows = request_rows(inputs)
+        served.metrics.record_success(protocol, total_s, 0.0, compute_s, rows, rows, ended)
         return selected
 
     def record_failure(

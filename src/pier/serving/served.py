@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pier.observe.metrics import VersionMetrics
+from pier.observe.metrics import SuccessTotals, VersionMetrics
 from pier.serving.batching import Batcher
 from pier.serving.execution import Runner, RunResult
 from pier.serving.model import Array, Model
@@ -19,29 +19,63 @@ from pier.serving.tensors import to_numpy_dtype
 
 @dataclass(slots=True)
 class VersionStats:
-    """Cumulative counts and times, as the V2 statistics extension reports them."""
+    """Cumulative counts and times, as the V2 statistics extension reports them.
 
-    success: int = 0
+    Successes are recorded once, in the version's metrics (``VersionMetrics.record_success``,
+    the cheapest record on the request path), and read from their running totals here.
+    Failures are rarer and counted here. Times add up as float seconds and the last
+    request keeps its ``perf_counter`` stamp; the integer nanoseconds and wall-clock
+    milliseconds the extension reports are worked out when read.
+    """
+
+    metrics: VersionMetrics
     failure: int = 0
-    inference_count: int = 0
-    last_inference_ms: int = 0
-    success_ns: int = 0
-    failure_ns: int = 0
-    queue_ns: int = 0
-    compute_ns: int = 0
-
-    def record_success(self, rows: int, total_s: float, queue_s: float, compute_s: float) -> None:
-        self.success += 1
-        self.inference_count += rows
-        self.last_inference_ms = int(time.time() * 1000)
-        self.success_ns += int(total_s * 1e9)
-        self.queue_ns += int(queue_s * 1e9)
-        self.compute_ns += int(compute_s * 1e9)
+    failure_s: float = 0.0
+    #: ``time.perf_counter()`` when the last failed request ended; None before one
+    last_failure: float | None = None
 
     def record_failure(self, total_s: float) -> None:
         self.failure += 1
-        self.last_inference_ms = int(time.time() * 1000)
-        self.failure_ns += int(total_s * 1e9)
+        self.last_failure = time.perf_counter()
+        self.failure_s += total_s
+
+    @property
+    def _successes(self) -> SuccessTotals:
+        self.metrics.observe_pending()
+        return self.metrics.totals
+
+    @property
+    def success(self) -> int:
+        return self._successes.count
+
+    @property
+    def inference_count(self) -> int:
+        """Rows inferred by successful requests."""
+        return self._successes.rows
+
+    @property
+    def last_inference_ms(self) -> int:
+        """Wall-clock milliseconds since the epoch of the last request (0 before any)."""
+        stamps = [s for s in (self._successes.last_stamp, self.last_failure) if s is not None]
+        if not stamps:
+            return 0
+        return int((time.time() - (time.perf_counter() - max(stamps))) * 1000)
+
+    @property
+    def success_ns(self) -> int:
+        return int(self._successes.total_s * 1e9)
+
+    @property
+    def failure_ns(self) -> int:
+        return int(self.failure_s * 1e9)
+
+    @property
+    def queue_ns(self) -> int:
+        return int(self._successes.queue_s * 1e9)
+
+    @property
+    def compute_ns(self) -> int:
+        return int(self._successes.compute_s * 1e9)
 
 
 @dataclass(slots=True)
@@ -55,18 +89,21 @@ class ServedVersion:
     runner: Runner
     batcher: Batcher | None
     metrics: VersionMetrics
-    stats: VersionStats = field(default_factory=VersionStats)
+    stats: VersionStats = field(init=False)
     #: input name -> (numpy dtype, shape, V2 datatype), for validating requests
     expected: dict[str, tuple[np.dtype[Any], tuple[int, ...], str]] = field(init=False)
+    #: the version as the protocols write it
+    version_str: str = field(init=False)
+    #: calls run on the event loop, unbatched: the data plane calls the runner directly
+    inline: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stats = VersionStats(self.metrics)
         self.expected = {
             s.name: (to_numpy_dtype(s.datatype), s.shape, s.datatype) for s in self.model.inputs
         }
-
-    @property
-    def version_str(self) -> str:
-        return str(self.version)
+        self.version_str = str(self.version)
+        self.inline = self.batcher is None and self.runner.inline
 
     async def run(self, inputs: Mapping[str, Array]) -> RunResult:
         if self.batcher is not None:

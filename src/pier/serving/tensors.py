@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,12 @@ DATATYPES = (*_NUMPY.keys(), "BF16")
 _BY_DTYPE: dict[np.dtype[Any], str] = {dt: name for name, dt in _NUMPY.items()}
 for _extra, _name in ((np.dtype("U"), "BYTES"), (np.dtype("S"), "BYTES")):
     _BY_DTYPE.setdefault(_extra, _name)
+
+# The tables, typed read-only, for per-request code, where a dict lookup is cheaper than
+# a function call. Neither holds BF16: on a miss, call to_numpy_dtype or from_numpy_dtype,
+# which also raise the errors.
+NUMPY_DTYPES: Mapping[str, np.dtype[Any]] = _NUMPY
+DATATYPES_BY_DTYPE: Mapping[np.dtype[Any], str] = _BY_DTYPE
 
 
 def _bf16() -> np.dtype[Any]:

@@ -76,7 +76,8 @@ class RequestHeaders:
         h = cls()
         for name, value in raw:
             if name == b"content-length":
-                h.content_length = _int_header(name, value)
+                # digits only (the usual case) need no call to check them
+                h.content_length = int(value) if value.isdigit() else _int_header(name, value)
             elif name == b"inference-header-content-length":
                 h.inference_header_length = _int_header(name, value)
             elif name == b"content-encoding":
@@ -153,11 +154,11 @@ def compress(response: Response, accept: bytes) -> None:
         response.headers.append((b"content-encoding", b"deflate"))
 
 
-async def send_response(send: Send, response: Response) -> None:
+def response_start(response: Response) -> Message:
+    """The ``http.response.start`` message of a response; its body follows in one message."""
     headers = [
         (b"content-type", response.content_type),
-        (b"content-length", str(len(response.body)).encode()),
+        (b"content-length", b"%d" % len(response.body)),
         *response.headers,
     ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    return {"type": "http.response.start", "status": response.status, "headers": headers}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import orjson
 
@@ -27,7 +28,7 @@ from pier.serving.protocols.http import (
     http_status,
     json_response,
     read_body,
-    send_response,
+    response_start,
 )
 from pier.serving.protocols.v2_http import check_method, parse_model_path
 from pier.serving.state import ServerState
@@ -36,6 +37,17 @@ log = logging.getLogger(__name__)
 
 PATH_CACHE_SIZE = 4096
 MODEL_ACTIONS = frozenset({"", "infer", "ready", "config", "stats"})
+
+
+@dataclass(frozen=True, slots=True)
+class InferRoute:
+    """A POST path that runs a model, cached so that a prediction is found by one lookup."""
+
+    protocol: str  # "v2" or "tfserving"
+    verb: str  # "infer" (V2), or TF Serving's "predict", "classify" or "regress"
+    model: str
+    version: int | None
+    label: str | None
 
 
 class RestApp:
@@ -57,18 +69,27 @@ class RestApp:
         # Parsed model paths, so a request for a known path costs one dict lookup.
         self._model_paths: dict[str, tuple[str, int | None, str]] = {}
         self._tfs_paths: dict[str, tfs_http.TfsPath] = {}
+        # Inference paths seen before (filled with the caches above): a prediction skips
+        # the routing below, which is written for the many other paths.
+        self._infer_routes: dict[str, InferRoute] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        protocol = (
-            "v2" if path.startswith("/v2") else "tfserving" if path.startswith("/v1") else "other"
-        )
+        route = self._infer_routes.get(path)
+        if route is not None:
+            protocol = route.protocol
+        elif path.startswith("/v2"):
+            protocol = "v2"
+        else:
+            protocol = "tfserving" if path.startswith("/v1") else "other"
         headers = None
         try:
             headers = RequestHeaders.parse(scope["headers"])
-            if protocol == "v2":
+            if route is not None and method == "POST":
+                response = await self._infer(route, headers, receive)
+            elif protocol == "v2":
                 response = await self._v2(method, path, headers, receive)
             elif protocol == "tfserving":
                 response = await self._tfserving(method, path, headers, receive)
@@ -81,7 +102,8 @@ class RestApp:
             response = error_response("internal server error; see the server log", 500)
         if headers is not None and headers.accept_encoding:
             compress(response, headers.accept_encoding)
-        await send_response(send, response)
+        await send(response_start(response))
+        await send({"type": "http.response.body", "body": response.body})
         self.metrics.http_response(protocol, response.status)
         if self.access_log is not None:
             client = scope.get("client")
@@ -93,6 +115,40 @@ class RestApp:
                 len(response.body),
                 client[0] if client else "",
             )
+
+    async def _infer(
+        self, route: InferRoute, headers: RequestHeaders, receive: Receive
+    ) -> Response:
+        """Run a POST to an inference path of either protocol; count it if it fails."""
+        plane = self.plane
+        served = plane.resolve(route.model, route.version, route.label)
+        t0 = time.perf_counter()
+        try:
+            body = await read_body(receive, headers, self.limit)
+            verb = route.verb
+            # The data plane runs between the protocol's decode and encode. A model that
+            # runs inline is called as a plain function: no coroutine per request for it.
+            if verb == "infer":
+                request = v2_http.infer_request(served, body, headers)
+                wanted = v2_http.requested_outputs(request)
+                if served.inline:
+                    outputs = plane.infer_inline(served, request.inputs, v2_http.PROTOCOL, wanted)
+                else:
+                    outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
+                return v2_http.infer_response(served, request, outputs)
+            if verb == "predict":
+                predict = tfs_http.predict_request(served, body)
+                if served.inline:
+                    outputs = plane.infer_inline(served, predict.inputs, tfs_http.PROTOCOL)
+                else:
+                    outputs = await plane.infer(served, predict.inputs, tfs_http.PROTOCOL)
+                return tfs_http.predict_response(predict, outputs)
+            if verb == "classify":
+                return await tfs_http.classify(plane, served, body)
+            return await tfs_http.regress(plane, served, body)
+        except PierError as exc:
+            plane.record_failure(served, route.protocol, exc, time.perf_counter() - t0)
+            raise
 
     # ----- Open Inference Protocol ---------------------------------------------
 
@@ -106,6 +162,8 @@ class RestApp:
                 cached = (name, version, action)
                 if action in MODEL_ACTIONS and len(self._model_paths) < PATH_CACHE_SIZE:
                     self._model_paths[path] = cached
+                    if action == "infer":
+                        self._infer_routes[path] = InferRoute("v2", action, name, version, None)
         if cached is not None:
             return await self._v2_model(method, *cached, headers, receive)
         parts = path.split("/")
@@ -145,14 +203,8 @@ class RestApp:
     ) -> Response:
         if action == "infer":
             check_method(method, "POST")
-            served = self.plane.resolve(name, version)
-            t0 = time.perf_counter()
-            try:
-                body = await read_body(receive, headers, self.limit)
-                return await v2_http.infer(self.plane, served, body, headers)
-            except PierError as exc:
-                self.plane.record_failure(served, "v2", exc, time.perf_counter() - t0)
-                raise
+            route = InferRoute("v2", action, name, version, None)
+            return await self._infer(route, headers, receive)
         if action == "":
             check_method(method, "GET")
             served = self.plane.resolve(name, version)
@@ -209,6 +261,8 @@ class RestApp:
             parsed = tfs_http.parse_path(path)
             if parsed is not None and len(self._tfs_paths) < PATH_CACHE_SIZE:
                 self._tfs_paths[path] = parsed
+                if parsed.verb is not None:
+                    self._infer_routes[path] = _tfs_route(parsed, parsed.verb)
         if parsed is None:
             check_method(method, "GET")
             return json_response({"models": self.plane.repository.model_names()})
@@ -219,18 +273,7 @@ class RestApp:
                 return tfs_http.model_metadata(served)
             return tfs_http.model_status(self.plane, parsed)
         check_method(method, "POST")
-        served = self.plane.resolve(parsed.model, parsed.version, parsed.label)
-        t0 = time.perf_counter()
-        try:
-            body = await read_body(receive, headers, self.limit)
-            if parsed.verb == "predict":
-                return await tfs_http.predict(self.plane, served, body)
-            if parsed.verb == "classify":
-                return await tfs_http.classify(self.plane, served, body)
-            return await tfs_http.regress(self.plane, served, body)
-        except PierError as exc:
-            self.plane.record_failure(served, "tfserving", exc, time.perf_counter() - t0)
-            raise
+        return await self._infer(_tfs_route(parsed, parsed.verb), headers, receive)
 
     # ----- everything else -----------------------------------------------------
 
@@ -243,3 +286,7 @@ class RestApp:
             check_method(method, "GET")
             return json_response({"status": "alive"})
         raise NotFound(f"no route for {method} {path}")
+
+
+def _tfs_route(parsed: tfs_http.TfsPath, verb: str) -> InferRoute:
+    return InferRoute("tfserving", verb, parsed.model, parsed.version, parsed.label)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
+from pier.serving.model import Array
 from pier.serving.protocols import documents, tfserving
 from pier.serving.protocols.http import Response, json_response
 from pier.serving.served import ServedVersion
@@ -87,10 +88,16 @@ def model_metadata(served: ServedVersion) -> Response:
     )
 
 
-async def predict(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
+def predict_request(served: ServedVersion, body: bytes) -> tfserving.PredictRequest:
+    """Decode a predict request for a model version, checking its signature name."""
     request = tfserving.decode_predict(body, served.model.inputs)
-    documents.check_signature(request.signature_name)
-    outputs = await plane.infer(served, request.inputs, PROTOCOL)
+    if request.signature_name != SIGNATURE:  # the default needs no check
+        documents.check_signature(request.signature_name)
+    return request
+
+
+def predict_response(request: tfserving.PredictRequest, outputs: dict[str, Array]) -> Response:
+    """Encode predict outputs in the request's format (rows or columns)."""
     return Response(200, tfserving.encode_predict(outputs, request.row_format))
 
 

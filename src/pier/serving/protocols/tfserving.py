@@ -58,7 +58,7 @@ class PredictRequest:
 def decode_predict(body: bytes, inputs: list[TensorSpec]) -> PredictRequest:
     """Decode a predict body into arrays of the model's declared input datatypes."""
     doc = _load_object(body)
-    signature = _signature(doc)
+    signature = _signature(doc) if "signature_name" in doc else _DEFAULT_SIGNATURE
     if "instances" in doc:
         if "inputs" in doc:
             raise InvalidInput(
@@ -76,6 +76,20 @@ def _decode_rows(rows: Any, specs: list[TensorSpec]) -> dict[str, Array]:
         raise InvalidInput("'instances' must be a list with one entry per row")
     if not rows:
         raise InvalidInput("'instances' is empty; send at least one row")
+    if len(specs) == 1 and type(rows[0]) is not dict and specs[0].datatype != "BYTES":
+        # The usual request: rows of numbers for a model with one numeric input. When numpy
+        # reads every row as numbers, no row is an object, so the checks below would pass:
+        # convert the array numpy made instead. Anything else takes the full path.
+        spec = specs[0]
+        try:
+            raw = np.asarray(rows)
+        except ValueError:
+            raw = None  # ragged: the full path says so
+        if raw is not None and raw.dtype.kind in "biuf":
+            try:
+                return {spec.name: array_from_json(rows, spec.datatype, b64=True, raw=raw)}
+            except InvalidInput as exc:
+                raise _input_error(exc, spec.name, "instances") from None
     if not _is_named(rows[0]):
         name = _single_input(specs, "each instance")
         for i, row in enumerate(rows):
@@ -143,7 +157,11 @@ def _convert(value: Any, specs: list[TensorSpec], name: str, where: str) -> Arra
                 return array_from_json(value, spec.datatype, b64=True)
         return _infer(value)
     except InvalidInput as exc:
-        raise InvalidInput(f"input '{name}' ({where}): {exc.message}") from None
+        raise _input_error(exc, name, where) from None
+
+
+def _input_error(exc: InvalidInput, name: str, where: str) -> InvalidInput:
+    return InvalidInput(f"input '{name}' ({where}): {exc.message}")
 
 
 def _infer(value: Any) -> Array:
@@ -164,28 +182,34 @@ def _infer(value: Any) -> Array:
 
 def encode_predict(outputs: dict[str, Array], row_format: bool) -> bytes:
     """Write outputs as ``{"predictions": ...}`` (row format) or ``{"outputs": ...}``."""
+    if len(outputs) == 1:  # one output is written alone, in either format
+        [(name, arr)] = outputs.items()
+        key = "predictions" if row_format else "outputs"
+        return _dumps({key: _jsonable(name, arr)}, (arr,))
     columns = {name: _jsonable(name, arr) for name, arr in outputs.items()}
     if not row_format:
-        payload = {"outputs": next(iter(columns.values())) if len(columns) == 1 else columns}
-    elif len(columns) == 1:
-        payload = {"predictions": next(iter(columns.values()))}
-    else:
-        sizes = {name: arr.shape[0] if arr.ndim else -1 for name, arr in outputs.items()}
-        distinct = set(sizes.values())
-        if len(distinct) > 1 or -1 in distinct:
-            listed = ", ".join(f"'{k}': {'scalar' if v < 0 else v}" for k, v in sizes.items())
-            raise InvalidInput(
-                f"outputs have different batch sizes ({listed}), so they cannot be returned "
-                "as rows; use the columnar 'inputs' format"
-            )
-        n = distinct.pop() if distinct else 0
-        payload = {"predictions": [{k: col[i] for k, col in columns.items()} for i in range(n)]}
-    return _dumps(payload, outputs.values())
+        return _dumps({"outputs": columns}, outputs.values())
+    sizes = {name: arr.shape[0] if arr.ndim else -1 for name, arr in outputs.items()}
+    distinct = set(sizes.values())
+    if len(distinct) > 1 or -1 in distinct:
+        listed = ", ".join(f"'{k}': {'scalar' if v < 0 else v}" for k, v in sizes.items())
+        raise InvalidInput(
+            f"outputs have different batch sizes ({listed}), so they cannot be returned "
+            "as rows; use the columnar 'inputs' format"
+        )
+    n = distinct.pop() if distinct else 0
+    rows = [{k: col[i] for k, col in columns.items()} for i in range(n)]
+    return _dumps({"predictions": rows}, outputs.values())
 
 
 def _jsonable(name: str, arr: Array) -> Any:
     # numeric -> a C-contiguous native array that orjson writes itself; BYTES -> nested lists
-    if arr.dtype.kind in "OSU":
+    kind = arr.dtype.kind
+    if kind in "biuf" and arr.dtype.isnative:  # the usual case: no conversion
+        if arr.ndim == 0:
+            return arr[()]  # orjson writes numpy scalars, not 0-d arrays
+        return arr if arr.flags.c_contiguous else arr.copy()
+    if kind in "OSU":
         as_b64 = name.endswith("_bytes")
         items = arr.reshape(-1).tolist()
         out = np.empty(len(items), dtype=object)

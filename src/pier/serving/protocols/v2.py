@@ -32,12 +32,19 @@ import numpy as np
 import orjson
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.tensors import TensorSpec, from_numpy_dtype, to_numpy_dtype
+from pier.serving.tensors import (
+    DATATYPES_BY_DTYPE,
+    NUMPY_DTYPES,
+    TensorSpec,
+    from_numpy_dtype,
+    to_numpy_dtype,
+)
 
 Array = np.ndarray[Any, Any]
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _U32 = struct.Struct("<I")
+_NO_BLOBS = memoryview(b"")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _EXPECTED = {"BOOL": "true or false", "BYTES": "strings"}
@@ -76,7 +83,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
     """Decode a V2 infer body; ``header_length`` is Inference-Header-Content-Length, if sent."""
     if header_length is None:
         header: bytes | memoryview = body
-        blobs = memoryview(b"")
+        blobs = _NO_BLOBS
     elif header_length == 0:
         raise InvalidInput(
             "Inference-Header-Content-Length is 0: a raw binary request has no JSON and "
@@ -99,7 +106,8 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
     request_id = doc.get("id")
     if request_id is not None and type(request_id) is not str:
         raise InvalidInput(f"'id' must be a string, got {_show(request_id)}")
-    parameters = _parameters(doc, "request")
+    # Most requests carry no parameters anywhere: skip the helpers then (hot path).
+    parameters = _parameters(doc, "request") if "parameters" in doc else {}
     binary_output = parameters.get("binary_data_output", False)
     if type(binary_output) is not bool:
         raise InvalidInput("parameters.binary_data_output must be true or false")
@@ -119,7 +127,9 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
             raise InvalidInput(f"inputs[{i}] ('{name}'): duplicate input name")
         try:
             datatype, shape, count = _tensor_header(item)
-            size = _parameters(item, "input").get("binary_data_size")
+            size = (
+                _parameters(item, "input").get("binary_data_size") if "parameters" in item else None
+            )
             if size is None:
                 if "data" not in item:
                     raise InvalidInput("has neither 'data' nor parameters.binary_data_size")
@@ -128,7 +138,8 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
                     raise InvalidInput(
                         f"shape {_dims(shape)} needs {count} elements, data has {arr.size}"
                     )
-                arr = arr.reshape(shape)
+                if arr.ndim != 1 or len(shape) != 1:  # flat data for a 1-D shape fits already
+                    arr = arr.reshape(shape)
             else:
                 if type(size) is not int or size < 0:
                     raise InvalidInput("parameters.binary_data_size must be an integer >= 0")
@@ -154,7 +165,8 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
             f"{len(blobs) - offset} bytes of binary data follow the JSON but no input "
             "claims them (check each input's binary_data_size)"
         )
-    return V2Request(request_id, parameters, inputs, _requested_outputs(doc), binary_output)
+    outputs = _requested_outputs(doc) if "outputs" in doc else None
+    return V2Request(request_id, parameters, inputs, outputs, binary_output)
 
 
 def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2Request:
@@ -200,7 +212,8 @@ def _tensor_header(item: dict[str, Any]) -> tuple[str, list[int], int]:
     datatype = item.get("datatype")
     if type(datatype) is not str:
         raise InvalidInput("needs a string 'datatype'")
-    to_numpy_dtype(datatype)  # raises for an unknown name
+    if datatype not in NUMPY_DTYPES:
+        to_numpy_dtype(datatype)  # raises for an unknown name
     shape = item.get("shape")
     if type(shape) is not list:
         raise InvalidInput(f"'shape' must be a list of integers >= 0, got {_show(shape)}")
@@ -248,19 +261,27 @@ def _requested_outputs(doc: dict[str, Any]) -> list[RequestedOutput] | None:
 # --- JSON and binary data -> numpy ----------------------------------------------------
 
 
-def array_from_json(data: Any, datatype: str, *, b64: bool = False) -> Array:
+def array_from_json(
+    data: Any, datatype: str, *, b64: bool = False, raw: Array | None = None
+) -> Array:
     """Convert JSON data (a scalar or nested lists) to an array of a V2 datatype.
 
     The array takes the nesting's shape. With ``b64``, BYTES elements may also be
-    ``{"b64": "..."}`` objects (TF Serving). Errors name no tensor; callers add that.
+    ``{"b64": "..."}`` objects (TF Serving). ``raw`` is ``np.asarray(data)``, when the
+    caller has made it already. Errors name no tensor; callers add that.
     """
     if datatype == "BYTES":
         return _bytes_from_json(data, b64)
-    dtype = to_numpy_dtype(datatype)
-    try:
-        raw = np.asarray(data)
-    except ValueError:
-        raise InvalidInput("nested data is ragged (lists at one level differ in length)") from None
+    dtype = NUMPY_DTYPES.get(datatype)
+    if dtype is None:
+        dtype = to_numpy_dtype(datatype)  # BF16, or an error for an unknown name
+    if raw is None:
+        try:
+            raw = np.asarray(data)
+        except ValueError:
+            raise InvalidInput(
+                "nested data is ragged (lists at one level differ in length)"
+            ) from None
     kind = raw.dtype.kind
     if raw.size == 0:
         return np.empty(raw.shape, dtype)
@@ -494,7 +515,7 @@ def encode_infer_response(
         arr = given if given.dtype.isnative else given.astype(given.dtype.newbyteorder("="))
         binary = as_binary
         try:
-            datatype = from_numpy_dtype(arr.dtype)
+            datatype = DATATYPES_BY_DTYPE.get(arr.dtype) or from_numpy_dtype(arr.dtype)
             entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": arr.shape}
             blob: bytes | None = None
             if datatype == "BYTES":
@@ -509,12 +530,8 @@ def encode_infer_response(
             elif binary:
                 blob = arr.tobytes()
             else:
-                flat = arr.reshape(-1)
-                if datatype == "BF16":
-                    flat = flat.astype(_F32)
-                elif not flat.flags.c_contiguous:
-                    flat = flat.copy()
-                entry["data"] = flat
+                flat = arr.ravel()  # C-contiguous (copied only if it must be): orjson needs that
+                entry["data"] = flat.astype(_F32) if datatype == "BF16" else flat
         except InvalidInput:
             raise InternalError(
                 f"output '{name}' has numpy dtype {arr.dtype}, which has no V2 datatype"

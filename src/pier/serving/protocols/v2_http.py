@@ -8,6 +8,7 @@ import orjson
 
 from pier.errors import InvalidInput, NotFound
 from pier.serving.dataplane import DataPlane
+from pier.serving.model import Array
 from pier.serving.protocols import documents, v2
 from pier.serving.protocols.http import (
     OCTETS,
@@ -45,24 +46,31 @@ def parse_model_path(path: str) -> tuple[str, int | None, str | None]:
     return "", None, None
 
 
-async def infer(
-    plane: DataPlane, served: ServedVersion, body: bytes, headers: RequestHeaders
-) -> Response:
-    """Decode a V2 infer request (JSON or binary), run it, encode the reply the same way."""
+def infer_request(served: ServedVersion, body: bytes, headers: RequestHeaders) -> v2.V2Request:
+    """Decode a V2 infer request for a model version: JSON, binary, or raw binary."""
     if headers.inference_header_length == 0:
         if len(served.model.inputs) != 1:
             raise InvalidInput(
                 "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
                 f"with exactly one input; '{served.name}' has {len(served.model.inputs)}"
             )
-        request = v2.decode_raw_request(body, served.model.inputs[0], served.model.batched)
-    else:
-        request = v2.decode_infer_request(body, headers.inference_header_length)
-    wanted = [o.name for o in request.outputs] if request.outputs is not None else None
-    outputs = await plane.infer(served, request.inputs, PROTOCOL, wanted)
+        return v2.decode_raw_request(body, served.model.inputs[0], served.model.batched)
+    return v2.decode_infer_request(body, headers.inference_header_length)
+
+
+def requested_outputs(request: v2.V2Request) -> list[str] | None:
+    """The output names the data plane should return; None for all of them."""
+    return None if request.outputs is None else [o.name for o in request.outputs]
+
+
+def infer_response(
+    served: ServedVersion, request: v2.V2Request, outputs: dict[str, Array]
+) -> Response:
+    """Encode the outputs of a V2 infer request, as JSON or binary as the request asked."""
     encoded: list[tuple[str, Any, bool]] = []
     if request.outputs is None:
-        encoded = [(name, arr, request.binary_output) for name, arr in outputs.items()]
+        for name, arr in outputs.items():
+            encoded.append((name, arr, request.binary_output))
     else:
         for ro in request.outputs:
             arr = outputs[ro.name]

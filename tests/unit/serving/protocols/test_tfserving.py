@@ -145,6 +145,62 @@ def test_predict_body_must_be_a_json_object(payload: bytes, match: str) -> None:
         tf.decode_predict(payload, [X])
 
 
+B = TensorSpec("b", "BOOL", (-1,))
+I8 = TensorSpec("i", "INT8", (-1,))
+F = TensorSpec("f", "FP32", (-1,))
+
+
+@pytest.mark.parametrize(
+    ("body", "spec", "expected"),
+    [
+        # rows of numbers for one numeric input skip the per-row checks ...
+        (b'{"instances": [1.0]}', F, [1.0]),
+        (b'{"instances": [[1, 2.5], [3, 4]]}', F, [[1.0, 2.5], [3.0, 4.0]]),
+        (b'{"instances": [2.0, -3]}', I8, [2, -3]),
+        (b'{"instances": [true, false]}', B, [True, False]),
+        (b'{"instances": [[]]}', F, [[]]),
+        (b'{"instances": [NaN]}', F, "nan"),
+        # ... and still say what the full path says about their values
+        (b'{"instances": [1e300]}', F, r"input 'f' \(instances\): value 1e\+300 is out of range"),
+        (b'{"instances": [300]}', I8, r"input 'i' \(instances\): value 300 is out of range"),
+        (b'{"instances": [true]}', F, r"input 'f' \(instances\): FP32 data must be numbers"),
+        (b'{"instances": [1.5]}', B, r"input 'b' \(instances\): BOOL data must be true or false"),
+        (b'{"instances": [2.5]}', I8, r"INT8 data must be integers; found 2.5"),
+        # anything else takes the full path
+        (b'{"instances": [1.0, {"f": 1}]}', F, r"instances\[1\] is an object but instances\[0\]"),
+        (b'{"instances": [{"f": 1.5}]}', F, [1.5]),
+        (
+            b'{"instances": [[1.0], [2.0, 3.0]]}',
+            F,
+            r"input 'f' \(instances\): nested data is ragged",
+        ),
+        (b'{"instances": [1.0, null]}', F, r"FP32 data must be numbers; found null"),
+        (b'{"instances": [1.0, "a"]}', F, r"FP32 data must be numbers; found \"a\""),
+        (b'{"instances": [{"b64": "aGk="}]}', F, r"FP32 data must be numbers; found \{\"b64\""),
+        (b'{"instances": [123456789012345678901234567890]}', F, [1.2345679e29]),
+    ],
+)
+def test_rows_of_numbers_for_one_input(body: bytes, spec: TensorSpec, expected: Any) -> None:
+    if isinstance(expected, str) and expected != "nan":
+        with pytest.raises(InvalidInput, match=expected):
+            tf.decode_predict(body, [spec])
+        return
+    arr = tf.decode_predict(body, [spec]).inputs[spec.name]
+    assert arr.dtype == {"FP32": np.float32, "INT8": np.int8, "BOOL": np.bool_}[spec.datatype]
+    if expected == "nan":
+        assert np.isnan(arr).all()
+    else:
+        np.testing.assert_array_equal(arr, np.array(expected, dtype=arr.dtype))
+
+
+def test_signature_name_is_optional() -> None:
+    assert decode({"instances": [[1, 2]]}, [X]).signature_name == "serving_default"
+    assert decode({"signature_name": "", "instances": [[1, 2]]}, [X]).signature_name == (
+        "serving_default"
+    )
+    assert decode({"signature_name": "s", "inputs": [[1, 2]]}, [X]).signature_name == "s"
+
+
 # --- predict responses ----------------------------------------------------------------
 
 
@@ -173,6 +229,11 @@ def test_row_format_needs_one_batch_size() -> None:
         tf.encode_predict({"a": np.zeros(2), "b": np.zeros(3)}, row_format=True)
     with pytest.raises(InvalidInput, match="'b': scalar"):
         tf.encode_predict({"a": np.zeros(2), "b": np.array(1, np.float32)}, row_format=True)
+
+
+def test_no_outputs() -> None:
+    assert tf.encode_predict({}, row_format=True) == b'{"predictions":[]}'
+    assert tf.encode_predict({}, row_format=False) == b'{"outputs":{}}'
 
 
 def test_columnar_format() -> None:

@@ -156,6 +156,23 @@ def test_nested_and_flat_data_give_the_same_array() -> None:
         assert_same(request.inputs["x"], np.arange(1, 7, dtype=np.int32).reshape(2, 3))
 
 
+def test_one_dimension_takes_the_declared_shape_too() -> None:
+    request = v2.decode_infer_request(
+        body(tensor("n", "INT32", [2], [[1], [2]]), tensor("f", "FP32", [3], [1, 2, 3])), None
+    )
+    assert_same(request.inputs["n"], np.array([1, 2], dtype=np.int32))
+    assert_same(request.inputs["f"], np.array([1, 2, 3], dtype=np.float32))
+
+
+def test_empty_or_null_parameters_are_none() -> None:
+    for params in (None, {}):
+        item = {**tensor("a", "FP32", [1], [1]), "parameters": params}
+        request = v2.decode_infer_request(body(item, parameters=params, outputs=None), None)
+        assert request.parameters == {}
+        assert request.outputs is None
+        assert_same(request.inputs["a"], np.array([1], dtype=np.float32))
+
+
 def test_scalar_and_empty_tensors() -> None:
     request = v2.decode_infer_request(
         body(
