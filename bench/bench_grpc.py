@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_resnet import in_process, make_repos
+from bench_resnet import in_process, make_repos, print_report
 from bench_rest import TF_REST, V2_REST
 from h2load import GrpcCall, grpc_status, h2load_version, require_h2load, run_h2load
 from harness import (
@@ -435,52 +435,13 @@ def resnet(args: Any, tmp: Path, logs: Path) -> dict[str, Any]:
     return report_resnet(baselines, runs, ratios, c)
 
 
-def _median_baseline(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out = {k: statistics.median(r[k] for r in runs) for k in ("images_per_s", "p50_ms", "p99_ms")}
-    return {**out, "batch": runs[0]["batch"]}
-
-
 def report_resnet(
     baselines: dict[int, list[dict[str, Any]]],
     runs: dict[str, list[WrkResult]],
     ratios: dict[str, list[float]],
     connections: int,
 ) -> dict[str, Any]:
-    base16, base1 = _median_baseline(baselines[16]), _median_baseline(baselines[1])
-    ceiling = base16["images_per_s"]
-    rows: list[list[object]] = [
-        [
-            f"in-process batch {b['batch']}",
-            b["images_per_s"],
-            f"{b['images_per_s'] / ceiling:.2f}",
-            b["p50_ms"],
-            b["p99_ms"],
-            f"{b['p99_ms'] / b['p50_ms']:.2f}",
-            0,
-        ]
-        for b in (base16, base1)
-    ]
-    merged = {name: median_result(rs) for name, rs in runs.items()}
-    for name, m in merged.items():
-        rows.append(
-            [
-                f"pier gRPC c={connections}, {name}",
-                m.rps,
-                f"{statistics.median(ratios[name]):.2f}",
-                m.p50_ms,
-                m.p99_ms,
-                f"{m.p99_ms / m.p50_ms:.2f}",
-                m.error_count,
-            ]
-        )
-    print()
-    headers = ["path", "images/s", "x in-proc b16", "p50 ms", "p99 ms", "p99/p50", "errors"]
-    print(table(headers, rows))
-    print("(in-process p50/p99 are per call: one call is a whole batch)")
-    speeds = [b["images_per_s"] for b in baselines[16]]
-    print(
-        f"in-process batch 16 ranged {min(speeds):.1f}-{max(speeds):.1f} images/s over the rounds"
-    )
+    merged = print_report(baselines, runs, ratios, f"pier gRPC c={connections}, ")
     batched = merged["dynamic batching"]
     ratio = statistics.median(ratios["dynamic batching"])
     met = ratio >= TARGET_RESNET and batched.error_count == 0

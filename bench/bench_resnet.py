@@ -138,6 +138,52 @@ def _median_baseline(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**out, "batch": runs[0]["batch"], "calls": sum(r["calls"] for r in runs)}
 
 
+def print_report(
+    baselines: dict[int, list[dict[str, Any]]],
+    runs: dict[str, list[WrkResult]],
+    ratios: dict[str, list[float]],
+    label: str,
+) -> dict[str, WrkResult]:
+    """Print the in-process and server rows (medians over rounds); return the server medians."""
+    base16, base1 = _median_baseline(baselines[16]), _median_baseline(baselines[1])
+    ceiling = base16["images_per_s"]
+    rows: list[list[object]] = [
+        [
+            f"in-process batch {b['batch']}",
+            b["images_per_s"],
+            f"{b['images_per_s'] / ceiling:.2f}",
+            b["p50_ms"],
+            b["p99_ms"],
+            f"{b['p99_ms'] / b['p50_ms']:.2f}",
+            0,
+        ]
+        for b in (base16, base1)
+    ]
+    merged = {name: median_result(rs) for name, rs in runs.items() if rs}
+    for name, m in merged.items():
+        rows.append(
+            [
+                f"{label}{name}",
+                m.rps,
+                f"{statistics.median(ratios[name]):.2f}",
+                m.p50_ms,
+                m.p99_ms,
+                f"{m.p99_ms / m.p50_ms:.2f}",
+                m.error_count,
+            ]
+        )
+    print()
+    headers = ["path", "images/s", "x in-proc b16", "p50 ms", "p99 ms", "p99/p50", "errors"]
+    print(table(headers, rows))
+    print("(in-process p50/p99 are per call: one call is a whole batch)")
+    speeds = [b["images_per_s"] for b in baselines[16]]
+    print(
+        f"in-process batch 16 ranged {min(speeds):.1f}-{max(speeds):.1f} images/s over the "
+        "rounds: a wide range means a noisy machine, and ratios to trust less"
+    )
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pier resnet50 throughput vs in-process (b)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
@@ -200,42 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
 
-    base16, base1 = _median_baseline(baselines[16]), _median_baseline(baselines[1])
-    ceiling = base16["images_per_s"]
-    rows: list[list[object]] = [
-        [
-            f"in-process batch {b['batch']}",
-            b["images_per_s"],
-            f"{b['images_per_s'] / ceiling:.2f}",
-            b["p50_ms"],
-            b["p99_ms"],
-            f"{b['p99_ms'] / b['p50_ms']:.2f}",
-            0,
-        ]
-        for b in (base16, base1)
-    ]
-    merged = {name: median_result(rs) for name, rs in runs.items() if rs}
-    for name, m in merged.items():
-        rows.append(
-            [
-                f"pier, {name}",
-                m.rps,
-                f"{statistics.median(ratios[name]):.2f}",
-                m.p50_ms,
-                m.p99_ms,
-                f"{m.p99_ms / m.p50_ms:.2f}",
-                m.error_count,
-            ]
-        )
-    print()
-    headers = ["path", "images/s", "x in-proc b16", "p50 ms", "p99 ms", "p99/p50", "errors"]
-    print(table(headers, rows))
-    print("(in-process p50/p99 are per call: one call is a whole batch)")
-    speeds = [b["images_per_s"] for b in baselines[16]]
-    print(
-        f"in-process batch 16 ranged {min(speeds):.1f}-{max(speeds):.1f} images/s over the "
-        "rounds: a wide range means a noisy machine, and ratios to trust less"
-    )
+    merged = print_report(baselines, runs, ratios, "pier, ")
     met = None
     if "dynamic batching" in merged:
         m = merged["dynamic batching"]
