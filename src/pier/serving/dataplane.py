@@ -17,7 +17,7 @@ from pier.serving.tensors import from_numpy_dtype, shape_matches
 
 
 class DataPlane:
-    """What both REST protocols (and later gRPC) call; knows nothing of HTTP."""
+    """What every protocol calls, over REST and gRPC alike; knows nothing of HTTP."""
 
     def __init__(self, repository: ModelRepository, metrics: Metrics, executor: Executor) -> None:
         self.repository = repository
