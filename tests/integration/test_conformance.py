@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
-from pier.serving.protocols import v2
+from pier.serving.protocols import arrays
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2_grpc as pb_grpc
 from tests.integration.server import PierServer
@@ -118,7 +118,7 @@ class RestClient:
         for name, dt, arr in case.inputs:
             t: dict[str, Any] = {"name": name, "datatype": dt, "shape": list(arr.shape)}
             if self.binary:
-                blob = v2.encode_bytes_tensor(arr) if dt == "BYTES" else arr.tobytes()
+                blob = arrays.encode_bytes_tensor(arr) if dt == "BYTES" else arr.tobytes()
                 t["parameters"] = {"binary_data_size": len(blob)}
                 blobs.append(blob)
             elif dt == "BYTES":
@@ -156,7 +156,7 @@ class RestClient:
             offset += size
             count = int(np.prod(o["shape"]))
             if o["datatype"] == "BYTES":
-                out[o["name"]] = v2.decode_bytes_tensor(raw, count).reshape(o["shape"])
+                out[o["name"]] = arrays.decode_bytes_tensor(raw, count).reshape(o["shape"])
             else:
                 dtype = (
                     np.bool_
@@ -199,7 +199,7 @@ class GrpcClient:
                 getattr(t.contents, field).extend(flat.tolist())
             else:
                 req.raw_input_contents.append(
-                    v2.encode_bytes_tensor(arr) if dt == "BYTES" else arr.tobytes()
+                    arrays.encode_bytes_tensor(arr) if dt == "BYTES" else arr.tobytes()
                 )
         for name in case.outputs or []:
             req.outputs.add(name=name)
@@ -211,7 +211,9 @@ class GrpcClient:
         for o, raw in zip(resp.outputs, resp.raw_output_contents, strict=True):
             count = int(np.prod(o.shape))
             if o.datatype == "BYTES":
-                out[o.name] = v2.decode_bytes_tensor(memoryview(raw), count).reshape(list(o.shape))
+                out[o.name] = arrays.decode_bytes_tensor(memoryview(raw), count).reshape(
+                    list(o.shape)
+                )
             else:
                 dtype = (
                     np.bool_

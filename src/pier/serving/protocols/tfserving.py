@@ -32,7 +32,7 @@ import numpy as np
 import orjson
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols.v2 import array_from_json
+from pier.serving.protocols.arrays import array_from_json
 from pier.serving.tensors import TensorSpec
 
 Array = np.ndarray[Any, Any]

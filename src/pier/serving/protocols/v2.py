@@ -21,8 +21,6 @@ Choices where the protocol is silent or servers differ:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import struct
 from dataclasses import dataclass
@@ -32,6 +30,16 @@ import numpy as np
 import orjson
 
 from pier.errors import InternalError, InvalidInput
+from pier.serving.protocols.arrays import (
+    array_from_binary,
+    array_from_json,
+    bytes_items,
+    dims_text,
+    object_array,
+    pack_bytes,
+    show_value,
+    split_bytes,
+)
 from pier.serving.tensors import (
     DATATYPES_BY_DTYPE,
     NUMPY_DTYPES,
@@ -105,7 +113,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
 
     request_id = doc.get("id")
     if request_id is not None and type(request_id) is not str:
-        raise InvalidInput(f"'id' must be a string, got {_show(request_id)}")
+        raise InvalidInput(f"'id' must be a string, got {show_value(request_id)}")
     # Most requests carry no parameters anywhere: skip the helpers then (hot path).
     parameters = _parameters(doc, "request") if "parameters" in doc else {}
     binary_output = parameters.get("binary_data_output", False)
@@ -136,7 +144,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
                 arr = array_from_json(item["data"], datatype)
                 if arr.size != count:
                     raise InvalidInput(
-                        f"shape {_dims(shape)} needs {count} elements, data has {arr.size}"
+                        f"shape {dims_text(shape)} needs {count} elements, data has {arr.size}"
                     )
                 if arr.ndim != 1 or len(shape) != 1:  # flat data for a 1-D shape fits already
                     arr = arr.reshape(shape)
@@ -155,7 +163,7 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
                         f"binary_data_size is {size} but only {len(blobs) - offset} bytes "
                         "of binary data are left"
                     )
-                arr = _array_from_binary(blobs[offset : offset + size], datatype, shape, count)
+                arr = array_from_binary(blobs[offset : offset + size], datatype, shape, count)
                 offset += size
         except InvalidInput as exc:
             raise InvalidInput(f"inputs[{i}] ('{name}'): {exc.message}") from None
@@ -177,13 +185,13 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
     try:
         if len(variable) > 1:
             raise InvalidInput(
-                f"shape {_dims(input_spec.shape)} has more than one variable dimension, "
+                f"shape {dims_text(input_spec.shape)} has more than one variable dimension, "
                 "so a raw binary request cannot say its shape; send JSON with 'shape'"
             )
         view = memoryview(body)
         items: list[bytes] = []
         if datatype == "BYTES":
-            items = _split_bytes(view, None)
+            items = split_bytes(view, None)
             count = len(items)
         else:
             itemsize = to_numpy_dtype(datatype).itemsize
@@ -195,14 +203,14 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
         known = math.prod(d for d in dims if d >= 0)
         if variable:
             if known == 0 or count % known:
-                raise InvalidInput(f"{count} elements do not fit shape {_dims(dims)}")
+                raise InvalidInput(f"{count} elements do not fit shape {dims_text(dims)}")
             dims[variable[0]] = count // known
         elif count != known:
-            raise InvalidInput(f"shape {_dims(dims)} needs {known} elements, body has {count}")
+            raise InvalidInput(f"shape {dims_text(dims)} needs {known} elements, body has {count}")
         if datatype == "BYTES":
-            arr = _object_array(items).reshape(dims)
+            arr = object_array(items).reshape(dims)
         else:
-            arr = _array_from_binary(view, datatype, dims, count)
+            arr = array_from_binary(view, datatype, dims, count)
     except InvalidInput as exc:
         raise InvalidInput(f"raw binary input '{name}': {exc.message}") from None
     return V2Request(None, {}, {name: arr}, None, True)
@@ -216,10 +224,10 @@ def _tensor_header(item: dict[str, Any]) -> tuple[str, list[int], int]:
         to_numpy_dtype(datatype)  # raises for an unknown name
     shape = item.get("shape")
     if type(shape) is not list:
-        raise InvalidInput(f"'shape' must be a list of integers >= 0, got {_show(shape)}")
+        raise InvalidInput(f"'shape' must be a list of integers >= 0, got {show_value(shape)}")
     for d in shape:
         if type(d) is not int or d < 0:
-            raise InvalidInput(f"'shape' must be a list of integers >= 0, got {_show(shape)}")
+            raise InvalidInput(f"'shape' must be a list of integers >= 0, got {show_value(shape)}")
     return datatype, shape, math.prod(shape)
 
 
@@ -258,243 +266,6 @@ def _requested_outputs(doc: dict[str, Any]) -> list[RequestedOutput] | None:
     return outputs or None
 
 
-# --- JSON and binary data -> numpy ----------------------------------------------------
-
-
-def array_from_json(
-    data: Any, datatype: str, *, b64: bool = False, raw: Array | None = None
-) -> Array:
-    """Convert JSON data (a scalar or nested lists) to an array of a V2 datatype.
-
-    The array takes the nesting's shape. With ``b64``, BYTES elements may also be
-    ``{"b64": "..."}`` objects (TF Serving). ``raw`` is ``np.asarray(data)``, when the
-    caller has made it already. Errors name no tensor; callers add that.
-    """
-    if datatype == "BYTES":
-        return _bytes_from_json(data, b64)
-    dtype = NUMPY_DTYPES.get(datatype)
-    if dtype is None:
-        dtype = to_numpy_dtype(datatype)  # BF16, or an error for an unknown name
-    if raw is None:
-        try:
-            raw = np.asarray(data)
-        except ValueError:
-            raise InvalidInput(
-                "nested data is ragged (lists at one level differ in length)"
-            ) from None
-    kind = raw.dtype.kind
-    if raw.size == 0:
-        return np.empty(raw.shape, dtype)
-    if datatype == "BOOL":
-        if kind != "b":
-            raise _wrong_kind(data, datatype)
-        return raw
-    if dtype.kind in "iu":
-        if kind in "iu":
-            return raw if raw.dtype == dtype else _narrow_ints(data, raw, dtype, datatype)
-        if kind in "fO":
-            return _exact_ints(data, raw.shape, dtype, datatype)
-        raise _wrong_kind(data, datatype)
-    if kind == "O" and _first_leaf(data, _is_number) is _ALL_OK:
-        raw = _big_ints_as_floats(data, datatype)  # integers past 64 bits (TF's parser)
-        kind = "f"
-    if kind not in "fiu":
-        raise _wrong_kind(data, datatype)
-    if dtype in (raw.dtype, _F64):
-        return raw.astype(dtype, copy=False)
-    lo, hi = _extremes(data, raw)
-    limit = _FLOAT_MAX[datatype]
-    if -limit <= lo and hi <= limit:
-        return raw.astype(dtype)
-    try:  # values just past the limit may still round to it: let numpy decide
-        with np.errstate(over="raise"):
-            return raw.astype(dtype)
-    except FloatingPointError:
-        raise InvalidInput(
-            f"value {lo if lo < -limit else hi} is out of range for {datatype}"
-        ) from None
-
-
-def _big_ints_as_floats(data: Any, datatype: str) -> Array:
-    try:
-        return np.asarray(data, dtype=_F64)
-    except OverflowError:
-        raise InvalidInput(f"an integer in the data is out of range for {datatype}") from None
-
-
-def _extremes(data: Any, raw: Array) -> tuple[Any, Any]:
-    # For a short flat list, Python's min/max cost a fraction of numpy's reductions
-    # (or of np.errstate, the other way to catch an overflowing cast).
-    if raw.ndim == 1 and raw.size <= 64 and type(data) is list:
-        return min(data), max(data)
-    return raw.min(), raw.max()
-
-
-def _narrow_ints(data: Any, raw: Array, dtype: np.dtype[Any], datatype: str) -> Array:
-    info = np.iinfo(dtype)
-    lo, hi = _extremes(data, raw)
-    if lo < info.min or hi > info.max:
-        raise InvalidInput(f"value {lo if lo < info.min else hi} is out of range for {datatype}")
-    return raw.astype(dtype)
-
-
-def _exact_ints(data: Any, shape: tuple[int, ...], dtype: np.dtype[Any], datatype: str) -> Array:
-    # Rare path: floats such as 2.0, or integers beyond int64, written for an integer tensor.
-    values: list[int] = []
-    for v in np.asarray(data, dtype=object).reshape(-1).tolist():
-        if type(v) is int:
-            values.append(v)
-        elif type(v) is float and v.is_integer():
-            values.append(int(v))
-        else:
-            raise InvalidInput(f"{datatype} data must be integers; found {_show(v)}")
-    try:
-        return np.array(values, dtype=dtype).reshape(shape)
-    except OverflowError:
-        info = np.iinfo(dtype)
-        bad = next(v for v in values if not info.min <= v <= info.max)
-        raise InvalidInput(f"value {bad} is out of range for {datatype}") from None
-
-
-def _bytes_from_json(data: Any, b64: bool) -> Array:
-    try:
-        arr = np.asarray(data, dtype=object)  # ragged lists end up as elements: see below
-    except ValueError:
-        raise InvalidInput("nested data is ragged (lists at one level differ in length)") from None
-    flat = arr.reshape(-1).tolist()
-    try:
-        encoded = [s.encode() for s in flat]
-    except (AttributeError, UnicodeEncodeError):
-        encoded = [_bytes_element(v, b64) for v in flat]
-    return _object_array(encoded).reshape(arr.shape)
-
-
-def _bytes_element(v: Any, b64: bool) -> bytes:
-    if type(v) is str:
-        try:
-            return v.encode()
-        except UnicodeEncodeError:
-            raise InvalidInput("a string holds a lone UTF-16 surrogate") from None
-    if b64 and type(v) is dict and len(v) == 1 and "b64" in v:
-        try:
-            return base64.b64decode(v["b64"], validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise InvalidInput(f"{_show(v)} is not valid base64") from None
-    if type(v) is list:
-        raise InvalidInput("nested data is ragged (lists at one level differ in length)")
-    raise InvalidInput(f"BYTES data must be strings; found {_show(v)}")
-
-
-def _wrong_kind(data: Any, datatype: str) -> InvalidInput:
-    expected = _EXPECTED.get(datatype) or (
-        "integers" if datatype.startswith(("INT", "UINT")) else "numbers"
-    )
-    ok = (lambda v: type(v) is bool) if datatype == "BOOL" else _is_number
-    bad = _first_leaf(data, ok)
-    found = f"; found {_show(bad)}" if bad is not _ALL_OK else ""
-    return InvalidInput(f"{datatype} data must be {expected}{found}")
-
-
-_ALL_OK = object()
-
-
-def _is_number(v: Any) -> bool:
-    return type(v) is int or type(v) is float
-
-
-def _first_leaf(data: Any, ok: Any) -> Any:
-    stack = [data]
-    while stack:
-        v = stack.pop()
-        if type(v) is list:
-            stack.extend(reversed(v))
-        elif not ok(v):
-            return v
-    return _ALL_OK
-
-
-def _array_from_binary(chunk: memoryview, datatype: str, shape: list[int], count: int) -> Array:
-    if datatype == "BYTES":
-        return decode_bytes_tensor(chunk, count).reshape(shape)
-    dtype = to_numpy_dtype(datatype)
-    need = count * dtype.itemsize
-    if len(chunk) != need:
-        raise InvalidInput(
-            f"binary data is {len(chunk)} bytes but shape {_dims(shape)} of {datatype} needs {need}"
-        )
-    arr = np.frombuffer(chunk, dtype=dtype)
-    if datatype == "BOOL" and count and bool((arr.view(np.uint8) > 1).any()):
-        raise InvalidInput("BOOL binary data holds bytes other than 0 and 1")
-    return arr.reshape(shape)
-
-
-def decode_bytes_tensor(buf: memoryview, count: int) -> Array:
-    """Split ``count`` length-prefixed (4-byte LE) BYTES elements; the buffer must hold no more."""
-    return _object_array(_split_bytes(buf, count))
-
-
-def _object_array(items: list[bytes]) -> Array:
-    # np.array(items, dtype=object) would be shorter, but this never nests sequences
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
-def _split_bytes(buf: memoryview, count: int | None) -> list[bytes]:
-    items: list[bytes] = []
-    pos, end = 0, len(buf)
-    unpack = _U32.unpack_from
-    while (len(items) < count) if count is not None else (pos < end):
-        if pos + 4 > end:
-            raise InvalidInput(
-                f"BYTES data ends inside the length prefix of element {len(items)}"
-                + (f" of {count}" if count is not None else "")
-            )
-        (length,) = unpack(buf, pos)
-        pos += 4
-        if pos + length > end:
-            raise InvalidInput(
-                f"BYTES element {len(items)} claims {length} bytes but {end - pos} remain"
-            )
-        items.append(bytes(buf[pos : pos + length]))
-        pos += length
-    if pos != end:
-        raise InvalidInput(f"BYTES data has {end - pos} bytes left after {count} elements")
-    return items
-
-
-def encode_bytes_tensor(arr: Array) -> bytes:
-    """Serialize a BYTES tensor (bytes or str elements) as 4-byte-LE length-prefixed elements."""
-    return _pack_bytes(bytes_items(arr))
-
-
-def _pack_bytes(items: list[bytes]) -> bytes:
-    pack = _U32.pack
-    parts: list[bytes] = []
-    for b in items:
-        parts.append(pack(len(b)))
-        parts.append(b)
-    return b"".join(parts)
-
-
-def bytes_items(arr: Array) -> list[bytes]:
-    """The elements of a BYTES tensor as ``bytes`` (``str`` elements are UTF-8 encoded)."""
-    flat = arr.reshape(-1).tolist()
-    try:
-        return [x if type(x) is bytes else x.encode() for x in flat]
-    except (AttributeError, UnicodeEncodeError):
-        pass
-    out: list[bytes] = []
-    for x in flat:
-        if isinstance(x, bytes | bytearray | memoryview):
-            out.append(bytes(x))
-        elif isinstance(x, str):
-            out.append(x.encode("utf-8", "surrogatepass"))
-        else:
-            raise InternalError(f"BYTES tensor holds a {type(x).__name__}, not bytes or str")
-    return out
-
-
 # --- responses ------------------------------------------------------------------------
 
 
@@ -526,7 +297,7 @@ def encode_infer_response(
                     except UnicodeDecodeError:
                         binary = True  # not representable as JSON text; send it exactly
                 if binary:
-                    blob = _pack_bytes(items)
+                    blob = pack_bytes(items)
             elif binary:
                 blob = arr.tobytes()
             else:
@@ -598,7 +369,7 @@ def classify_output(
             if idx < len(names) and names[idx]:
                 text = f"{text}:{names[idx]}"
             out.append(text.encode())
-    return _object_array(out).reshape((rows.shape[0], k) if batched else (k,))
+    return object_array(out).reshape((rows.shape[0], k) if batched else (k,))
 
 
 def encode_error(message: str) -> bytes:
@@ -611,15 +382,3 @@ def _datatype_name(dtype: np.dtype[Any]) -> str:
         return from_numpy_dtype(dtype)
     except InvalidInput:
         return "no V2 datatype"
-
-
-def _dims(shape: Any) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
-def _show(v: Any) -> str:
-    try:
-        text = orjson.dumps(v).decode()
-    except TypeError:
-        text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."

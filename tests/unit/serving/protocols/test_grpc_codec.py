@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols import tfserving, v2
+from pier.serving.protocols import arrays, tfserving, v2
 from pier.serving.protocols.grpc import codec
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.tensorflow.core.example import example_pb2
@@ -40,20 +40,35 @@ SAMPLES: dict[str, tuple[np.dtype[Any], list[Any]]] = {
 DATATYPES = list(SAMPLES)
 # datatype -> InferTensorContents list, as the protocol assigns them
 CONTENTS = {
-    "BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-    "UINT32": "uint_contents", "UINT64": "uint64_contents", "INT8": "int_contents",
-    "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
-    "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
+    "BOOL": "bool_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
 }
 # datatype -> (TensorFlow dtype, TensorProto list for typed values)
 TF = {
-    "BOOL": (types_pb2.DT_BOOL, "bool_val"), "UINT8": (types_pb2.DT_UINT8, "int_val"),
-    "UINT16": (types_pb2.DT_UINT16, "int_val"), "UINT32": (types_pb2.DT_UINT32, "uint32_val"),
-    "UINT64": (types_pb2.DT_UINT64, "uint64_val"), "INT8": (types_pb2.DT_INT8, "int_val"),
-    "INT16": (types_pb2.DT_INT16, "int_val"), "INT32": (types_pb2.DT_INT32, "int_val"),
-    "INT64": (types_pb2.DT_INT64, "int64_val"), "FP16": (types_pb2.DT_HALF, "half_val"),
-    "FP32": (types_pb2.DT_FLOAT, "float_val"), "FP64": (types_pb2.DT_DOUBLE, "double_val"),
-    "BF16": (types_pb2.DT_BFLOAT16, "half_val"), "BYTES": (types_pb2.DT_STRING, "string_val"),
+    "BOOL": (types_pb2.DT_BOOL, "bool_val"),
+    "UINT8": (types_pb2.DT_UINT8, "int_val"),
+    "UINT16": (types_pb2.DT_UINT16, "int_val"),
+    "UINT32": (types_pb2.DT_UINT32, "uint32_val"),
+    "UINT64": (types_pb2.DT_UINT64, "uint64_val"),
+    "INT8": (types_pb2.DT_INT8, "int_val"),
+    "INT16": (types_pb2.DT_INT16, "int_val"),
+    "INT32": (types_pb2.DT_INT32, "int_val"),
+    "INT64": (types_pb2.DT_INT64, "int64_val"),
+    "FP16": (types_pb2.DT_HALF, "half_val"),
+    "FP32": (types_pb2.DT_FLOAT, "float_val"),
+    "FP64": (types_pb2.DT_DOUBLE, "double_val"),
+    "BF16": (types_pb2.DT_BFLOAT16, "half_val"),
+    "BYTES": (types_pb2.DT_STRING, "string_val"),
 }
 
 
@@ -67,7 +82,7 @@ def sample(datatype: str, shape: tuple[int, ...] = (2, 2)) -> np.ndarray[Any, An
 
 
 def blob(arr: np.ndarray[Any, Any]) -> bytes:
-    return v2.encode_bytes_tensor(arr) if arr.dtype == object else arr.tobytes()
+    return arrays.encode_bytes_tensor(arr) if arr.dtype == object else arr.tobytes()
 
 
 def raw_request(*tensors: tuple[str, str, list[int], bytes]) -> pb.ModelInferRequest:
@@ -78,7 +93,9 @@ def raw_request(*tensors: tuple[str, str, list[int], bytes]) -> pb.ModelInferReq
     return req
 
 
-def typed_request(name: str, datatype: str, shape: list[int], **contents: Any) -> pb.ModelInferRequest:
+def typed_request(
+    name: str, datatype: str, shape: list[int], **contents: Any
+) -> pb.ModelInferRequest:
     req = pb.ModelInferRequest(model_name="m")
     tensor = req.inputs.add(name=name, datatype=datatype, shape=shape)
     for field, values in contents.items():
@@ -162,8 +179,11 @@ def test_parameters_and_requested_outputs() -> None:
     req = raw_request(("x", "FP32", [1], b"\x00\x00\x80\x3f"))
     _params(
         req.parameters,
-        flag=("bool_param", True), n=("int64_param", -5), s=("string_param", "hi"),
-        f=("double_param", 0.25), u=("uint64_param", 2**64 - 1),
+        flag=("bool_param", True),
+        n=("int64_param", -5),
+        s=("string_param", "hi"),
+        f=("double_param", 0.25),
+        u=("uint64_param", 2**64 - 1),
     )
     top = req.outputs.add(name="probs")
     _params(top.parameters, classification=("int64_param", 3), note=("string_param", "x"))
@@ -241,7 +261,8 @@ MALFORMED: dict[str, tuple[Callable[[], pb.ModelInferRequest], str]] = {
     ),
     "no data": (lambda: typed_request("x", "FP32", [2]), r"\('x'\): has no data"),
     "unknown datatype raw": (
-        lambda: raw_request(("x", "FLOAT", [3], F32_3)), r"\('x'\): unknown datatype 'FLOAT'"
+        lambda: raw_request(("x", "FLOAT", [3], F32_3)),
+        r"\('x'\): unknown datatype 'FLOAT'",
     ),
     "unknown datatype typed": (
         lambda: typed_request("x", "FLOAT", [1], fp32_contents=[1]),
@@ -252,7 +273,8 @@ MALFORMED: dict[str, tuple[Callable[[], pb.ModelInferRequest], str]] = {
         r"\('x'\): shape \[-1,3\] has a negative dimension",
     ),
     "bool byte": (
-        lambda: raw_request(("x", "BOOL", [2], b"\x01\x02")), r"\('x'\): .*other than 0 and 1"
+        lambda: raw_request(("x", "BOOL", [2], b"\x01\x02")),
+        r"\('x'\): .*other than 0 and 1",
     ),
     "bytes truncated": (
         lambda: raw_request(("x", "BYTES", [1], b"\x05\x00\x00\x00ab")),
@@ -273,7 +295,8 @@ MALFORMED: dict[str, tuple[Callable[[], pb.ModelInferRequest], str]] = {
     "duplicate input": (_duplicate_inputs, r"inputs\[1\] \('x'\): duplicate input name"),
     "empty parameter": (_empty_parameter, r"request parameter 'p' has no value"),
     "classification type": (
-        _bool_classification, r"outputs\[0\] \('y'\): classification must be an int64_param"
+        _bool_classification,
+        r"outputs\[0\] \('y'\): classification must be an int64_param",
     ),
     "duplicate output": (_duplicate_outputs, r"outputs\[1\] \('y'\): output requested twice"),
 }
@@ -291,12 +314,18 @@ def test_malformed_requests(case: str) -> None:
 
 def test_response_parameters() -> None:
     response = codec.arrays_to_infer_response(
-        "m", "1", None, [],
+        "m",
+        "1",
+        None,
+        [],
         {"b": False, "i": -(2**63), "u": 2**63, "f": 1.5, "s": "x"},
     )
     kinds = {k: p.WhichOneof("parameter_choice") for k, p in response.parameters.items()}
     assert kinds == {
-        "b": "bool_param", "i": "int64_param", "u": "uint64_param", "f": "double_param",
+        "b": "bool_param",
+        "i": "int64_param",
+        "u": "uint64_param",
+        "f": "double_param",
         "s": "string_param",
     }
     assert response.id == "" and response.parameters["u"].uint64_param == 2**63
@@ -416,48 +445,62 @@ def _tensor(**fields: Any) -> tensor_pb2.TensorProto:
 
 BAD_TENSORS: dict[str, tuple[tensor_pb2.TensorProto, str | None, str]] = {
     "unknown rank": (
-        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0], tensor_shape={"unknown_rank": True}),
-        None, r"unknown_rank",
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, float_val=[1.0], tensor_shape={"unknown_rank": True}
+        ),
+        None,
+        r"unknown_rank",
     ),
     "negative dim": (
-        _tensor(dtype=types_pb2.DT_FLOAT, float_val=[1.0], shape=[-1, 2]), None,
+        _tensor(dtype=types_pb2.DT_FLOAT, float_val=[1.0], shape=[-1, 2]),
+        None,
         r"shape \[-1,2\] has a negative dimension",
     ),
     "content size": (
-        _tensor(dtype=types_pb2.DT_FLOAT, tensor_content=b"\x00" * 8), None,
+        _tensor(dtype=types_pb2.DT_FLOAT, tensor_content=b"\x00" * 8),
+        None,
         r"DT_FLOAT tensor_content is 8 bytes but shape \[3\] of FP32 needs 12",
     ),
     "value count": (
-        _tensor(dtype=types_pb2.DT_INT64, int64_val=[1, 2]), None,
+        _tensor(dtype=types_pb2.DT_INT64, int64_val=[1, 2]),
+        None,
         r"shape \[3\] needs 3 values but int64_val has 2",
     ),
     "no values": (
-        _tensor(dtype=types_pb2.DT_FLOAT), None, r"shape \[3\] needs 3 values but float_val has 0"
+        _tensor(dtype=types_pb2.DT_FLOAT),
+        None,
+        r"shape \[3\] needs 3 values but float_val has 0",
     ),
     "dtype mismatch": (
-        _tensor(dtype=types_pb2.DT_DOUBLE, double_val=[1, 2, 3]), "FP32",
+        _tensor(dtype=types_pb2.DT_DOUBLE, double_val=[1, 2, 3]),
+        "FP32",
         r"dtype is DT_DOUBLE but the model takes FP32 \(DT_FLOAT\)",
     ),
     "no dtype": (_tensor(float_val=[1, 2, 3]), None, r"dtype is not set"),
     "complex": (
-        _tensor(dtype=types_pb2.DT_COMPLEX64, scomplex_val=[1, 0] * 3), None,
+        _tensor(dtype=types_pb2.DT_COMPLEX64, scomplex_val=[1, 0] * 3),
+        None,
         r"DT_COMPLEX64 is not supported",
     ),
     "unknown dtype": (_tensor(dtype=99), None, r"dtype 99 is not supported"),  # type: ignore[arg-type]
     "string content": (
-        _tensor(dtype=types_pb2.DT_STRING, tensor_content=b"abc"), None,
+        _tensor(dtype=types_pb2.DT_STRING, tensor_content=b"abc"),
+        None,
         r"DT_STRING values go in string_val",
     ),
     "int8 range": (
-        _tensor(dtype=types_pb2.DT_INT8, int_val=[1, 2, 200]), None,
+        _tensor(dtype=types_pb2.DT_INT8, int_val=[1, 2, 200]),
+        None,
         r"value 200 is out of range for DT_INT8",
     ),
     "half range": (
-        _tensor(dtype=types_pb2.DT_HALF, half_val=[70000]), None,
+        _tensor(dtype=types_pb2.DT_HALF, half_val=[70000]),
+        None,
         r"value 70000 is out of range for DT_HALF half_val",
     ),
     "bool content": (
-        _tensor(dtype=types_pb2.DT_BOOL, tensor_content=b"\x00\x01\x05"), None,
+        _tensor(dtype=types_pb2.DT_BOOL, tensor_content=b"\x00\x01\x05"),
+        None,
         r"other than 0 and 1",
     ),
 }
@@ -502,7 +545,9 @@ def example(**features: Any) -> example_pb2.Example:
     return ex
 
 
-def examples(*rows: example_pb2.Example, context: example_pb2.Example | None = None) -> input_pb2.Input:
+def examples(
+    *rows: example_pb2.Example, context: example_pb2.Example | None = None
+) -> input_pb2.Input:
     if context is None:
         return input_pb2.Input(example_list=input_pb2.ExampleList(examples=rows))
     listed = input_pb2.ExampleListWithContext(examples=rows, context=context)
@@ -539,7 +584,8 @@ BAD_EXAMPLES: dict[str, tuple[input_pb2.Input, str]] = {
     ),
     "empty feature": (examples(example(a=None)), r"feature 'a' in examples\[0\] has no value"),
     "bad context": (
-        examples(example(a=1.0), context=example(c=b"z")), r"feature 'c' in context is a bytes_list"
+        examples(example(a=1.0), context=example(c=b"z")),
+        r"feature 'c' in context is a bytes_list",
     ),
 }
 
@@ -549,4 +595,3 @@ def test_malformed_examples(case: str) -> None:
     given, message = BAD_EXAMPLES[case]
     with pytest.raises(InvalidInput, match=message):
         codec.examples_to_matrix(given, None)
-

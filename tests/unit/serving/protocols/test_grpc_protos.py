@@ -41,7 +41,10 @@ def run_python(code: str, *args: str, path: Path | None = None) -> str:
     prefix = f"import sys; sys.path.insert(0, {str(path)!r})\n" if path else ""
     out = subprocess.run(
         [sys.executable, "-c", prefix + textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -62,23 +65,39 @@ def test_infer_request_fields() -> None:
     }
     tensor = oip.ModelInferRequest.InferInputTensor.DESCRIPTOR
     assert {k: n for k, (n, _) in fields(tensor).items()} == {
-        "name": 1, "datatype": 2, "shape": 3, "parameters": 4, "contents": 5,
+        "name": 1,
+        "datatype": 2,
+        "shape": 3,
+        "parameters": 4,
+        "contents": 5,
     }
     assert fields(oip.ModelInferRequest.InferRequestedOutputTensor.DESCRIPTOR) == {
-        "name": (1, F.TYPE_STRING), "parameters": (2, F.TYPE_MESSAGE),
+        "name": (1, F.TYPE_STRING),
+        "parameters": (2, F.TYPE_MESSAGE),
     }
 
 
 def test_infer_response_fields() -> None:
     assert {k: n for k, (n, _) in fields(oip.ModelInferResponse.DESCRIPTOR).items()} == {
-        "model_name": 1, "model_version": 2, "id": 3, "parameters": 4, "outputs": 5,
+        "model_name": 1,
+        "model_version": 2,
+        "id": 3,
+        "parameters": 4,
+        "outputs": 5,
         "raw_output_contents": 6,
     }
     assert set(fields(oip.ModelMetadataResponse.DESCRIPTOR)) == {
-        "name", "versions", "platform", "inputs", "outputs",  # Triton's: no field 6
+        "name",
+        "versions",
+        "platform",
+        "inputs",
+        "outputs",  # Triton's: no field 6
     }
     stream = oip.ModelStreamInferResponse.DESCRIPTOR
-    assert fields(stream) == {"error_message": (1, F.TYPE_STRING), "infer_response": (2, F.TYPE_MESSAGE)}
+    assert fields(stream) == {
+        "error_message": (1, F.TYPE_STRING),
+        "infer_response": (2, F.TYPE_MESSAGE),
+    }
 
 
 def test_tensor_contents_fields() -> None:
@@ -108,40 +127,71 @@ def test_infer_parameter_is_a_oneof() -> None:
     assert oneof.name == "parameter_choice" and len(oneof.fields) == 5
     repo = oip.ModelRepositoryParameter.DESCRIPTOR
     assert {k: n for k, (n, _) in fields(repo).items()} == {
-        "bool_param": 1, "int64_param": 2, "string_param": 3, "bytes_param": 4,
+        "bool_param": 1,
+        "int64_param": 2,
+        "string_param": 3,
+        "bytes_param": 4,
     }
 
 
 def test_statistics_and_repository_fields() -> None:
     stats = {k: n for k, (n, _) in fields(oip.ModelStatistics.DESCRIPTOR).items()}
     assert stats == {
-        "name": 1, "version": 2, "last_inference": 3, "inference_count": 4,
-        "execution_count": 5, "inference_stats": 6, "batch_stats": 7, "memory_usage": 8,
+        "name": 1,
+        "version": 2,
+        "last_inference": 3,
+        "inference_count": 4,
+        "execution_count": 5,
+        "inference_stats": 6,
+        "batch_stats": 7,
+        "memory_usage": 8,
         "response_stats": 9,
     }
     infer = [f.name for f in sorted(oip.InferStatistics.DESCRIPTOR.fields, key=lambda f: f.number)]
     assert infer == [
-        "success", "fail", "queue", "compute_input", "compute_infer", "compute_output",
-        "cache_hit", "cache_miss",
+        "success",
+        "fail",
+        "queue",
+        "compute_input",
+        "compute_infer",
+        "compute_output",
+        "cache_hit",
+        "cache_miss",
     ]
     index = oip.RepositoryIndexResponse.ModelIndex.DESCRIPTOR
     assert {k: n for k, (n, _) in fields(index).items()} == {
-        "name": 1, "version": 2, "state": 3, "reason": 4,
+        "name": 1,
+        "version": 2,
+        "state": 3,
+        "reason": 4,
     }
     load = oip.RepositoryModelLoadRequest.DESCRIPTOR
     assert {k: n for k, (n, _) in fields(load).items()} == {
-        "repository_name": 1, "model_name": 2, "parameters": 3,
+        "repository_name": 1,
+        "model_name": 2,
+        "parameters": 3,
     }
 
 
 def test_model_config_fields() -> None:
     numbers = {k: n for k, (n, _) in fields(mc.ModelConfig.DESCRIPTOR).items()}
     assert numbers == {
-        "name": 1, "platform": 2, "version_policy": 3, "max_batch_size": 4, "input": 5,
-        "output": 6, "instance_group": 7, "default_model_filename": 8,
-        "cc_model_filenames": 9, "metric_tags": 10, "dynamic_batching": 11,
-        "parameters": 14, "backend": 17, "model_transaction_policy": 19,
-        "response_cache": 24, "runtime": 25,
+        "name": 1,
+        "platform": 2,
+        "version_policy": 3,
+        "max_batch_size": 4,
+        "input": 5,
+        "output": 6,
+        "instance_group": 7,
+        "default_model_filename": 8,
+        "cc_model_filenames": 9,
+        "metric_tags": 10,
+        "dynamic_batching": 11,
+        "parameters": 14,
+        "backend": 17,
+        "model_transaction_policy": 19,
+        "response_cache": 24,
+        "runtime": 25,
     }
     assert mc.DataType.Value("TYPE_STRING") == 13 and mc.DataType.Value("TYPE_BF16") == 14
     assert mc.ModelInstanceGroup.Kind.Value("KIND_CPU") == 2
@@ -150,10 +200,23 @@ def test_model_config_fields() -> None:
 def test_tensor_proto_fields() -> None:
     numbers = {k: n for k, (n, _) in fields(tensor_pb2.TensorProto.DESCRIPTOR).items()}
     assert numbers == {
-        "dtype": 1, "tensor_shape": 2, "version_number": 3, "tensor_content": 4,
-        "float_val": 5, "double_val": 6, "int_val": 7, "string_val": 8, "scomplex_val": 9,
-        "int64_val": 10, "bool_val": 11, "dcomplex_val": 12, "half_val": 13,
-        "resource_handle_val": 14, "variant_val": 15, "uint32_val": 16, "uint64_val": 17,
+        "dtype": 1,
+        "tensor_shape": 2,
+        "version_number": 3,
+        "tensor_content": 4,
+        "float_val": 5,
+        "double_val": 6,
+        "int_val": 7,
+        "string_val": 8,
+        "scomplex_val": 9,
+        "int64_val": 10,
+        "bool_val": 11,
+        "dcomplex_val": 12,
+        "half_val": 13,
+        "resource_handle_val": 14,
+        "variant_val": 15,
+        "uint32_val": 16,
+        "uint64_val": 17,
         "float8_val": 18,
     }
     by_name = tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name
@@ -165,26 +228,38 @@ def test_tensor_proto_fields() -> None:
 def test_tf_serving_fields() -> None:
     spec = model_pb2.ModelSpec.DESCRIPTOR
     assert {k: n for k, (n, _) in fields(spec).items()} == {
-        "name": 1, "version": 2, "signature_name": 3, "version_label": 4,
+        "name": 1,
+        "version": 2,
+        "signature_name": 3,
+        "version_label": 4,
     }
     assert spec.fields_by_name["version"].message_type.full_name == "google.protobuf.Int64Value"
     assert [f.name for f in spec.oneofs_by_name["version_choice"].fields] == [
-        "version", "version_label",
+        "version",
+        "version_label",
     ]
     predict = {k: n for k, (n, _) in fields(predict_pb2.PredictRequest.DESCRIPTOR).items()}
     assert predict == {"model_spec": 1, "inputs": 2, "output_filter": 3}
     status = get_model_status_pb2.ModelVersionStatus
     assert {v.name: v.number for v in status.State.DESCRIPTOR.values} == {
-        "UNKNOWN": 0, "START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50,
+        "UNKNOWN": 0,
+        "START": 10,
+        "LOADING": 20,
+        "AVAILABLE": 30,
+        "UNLOADING": 40,
+        "END": 50,
     }
     assert [v.number for v in error_codes_pb2.Code.DESCRIPTOR.values] == list(range(17))
     feature = {k: n for k, (n, _) in fields(feature_pb2.Feature.DESCRIPTOR).items()}
     assert feature == {"bytes_list": 1, "float_list": 2, "int64_list": 3}
     assert feature_pb2.FloatList.DESCRIPTOR.fields_by_name["value"].is_packed
     metadata = get_model_metadata_pb2.GetModelMetadataResponse.DESCRIPTOR
-    assert metadata.fields_by_name["metadata"].message_type.fields_by_name[
-        "value"
-    ].message_type.full_name == "google.protobuf.Any"
+    assert (
+        metadata.fields_by_name["metadata"]
+        .message_type.fields_by_name["value"]
+        .message_type.full_name
+        == "google.protobuf.Any"
+    )
 
 
 # --- services ---------------------------------------------------------------------------
@@ -217,9 +292,17 @@ def test_method_paths() -> None:
     oip_paths = {
         f"/inference.GRPCInferenceService/{m}": "unary_unary"
         for m in (
-            "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata",
-            "ModelInfer", "ModelConfig", "ModelStatistics", "RepositoryIndex",
-            "RepositoryModelLoad", "RepositoryModelUnload",
+            "ServerLive",
+            "ServerReady",
+            "ModelReady",
+            "ServerMetadata",
+            "ModelMetadata",
+            "ModelInfer",
+            "ModelConfig",
+            "ModelStatistics",
+            "RepositoryIndex",
+            "RepositoryModelLoad",
+            "RepositoryModelUnload",
         )
     }
     assert channel.paths == {
@@ -295,9 +378,14 @@ def upstream_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "tensorflow_serving/apis/predict.proto" in files
     assert not any("pier/" in p.read_text() for p in src.rglob("*.proto"))
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc", f"-I{src}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{src}",
         f"-I{generate.well_known_include()}",
-        f"--python_out={out}", f"--grpc_python_out={out}", *files,
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        *files,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
@@ -393,7 +481,9 @@ def test_generate_into_a_fresh_root(tmp_path: Path) -> None:
         assert (module.parent / "__init__.py").is_file()
     grpc_modules = sorted(p.name for p in package.rglob("*_pb2_grpc.py"))
     assert grpc_modules == [
-        "grpc_service_pb2_grpc.py", "model_service_pb2_grpc.py", "prediction_service_pb2_grpc.py",
+        "grpc_service_pb2_grpc.py",
+        "model_service_pb2_grpc.py",
+        "prediction_service_pb2_grpc.py",
     ]
 
 

@@ -15,7 +15,10 @@ from pier.serving.protocols.tfs_http import TfsPath, parse_path
 
 
 def receiver(*chunks: bytes) -> Any:
-    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
 
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
@@ -51,7 +54,11 @@ def test_gzip_and_deflate_bodies() -> None:
 
 def test_headers_are_read_once() -> None:
     h = RequestHeaders.parse(
-        [(b"content-length", b"12"), (b"inference-header-content-length", b"7"), (b"content-encoding", b" GZIP ")]
+        [
+            (b"content-length", b"12"),
+            (b"inference-header-content-length", b"7"),
+            (b"content-encoding", b" GZIP "),
+        ]
     )
     assert (h.content_length, h.inference_header_length, h.content_encoding) == (12, 7, b"gzip")
     with pytest.raises(InvalidInput, match="inference-header-content-length"):
@@ -84,7 +91,13 @@ def test_tfserving_paths(path: str, expected: TfsPath | None) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/models/m:fly", "/v1/models/m/versions/x", "/v1/models/m/extra", "/v1/models/m/metadata:predict", "/v1/modelsx"],
+    [
+        "/v1/models/m:fly",
+        "/v1/models/m/versions/x",
+        "/v1/models/m/extra",
+        "/v1/models/m/metadata:predict",
+        "/v1/modelsx",
+    ],
 )
 def test_malformed_tfserving_paths(path: str) -> None:
     with pytest.raises(InvalidInput, match="Malformed request"):

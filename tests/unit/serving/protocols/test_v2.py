@@ -13,7 +13,7 @@ import pytest
 import tritonclient.http as triton
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols import v2
+from pier.serving.protocols import arrays, v2
 from pier.serving.tensors import TensorSpec
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -98,7 +98,7 @@ def test_json_round_trip_every_datatype(datatype: str) -> None:
 def test_binary_round_trip_every_datatype(datatype: str) -> None:
     _, values = SAMPLES[datatype]
     arr = expected_array(datatype, values, (2, 2))
-    blob = v2.encode_bytes_tensor(arr) if datatype == "BYTES" else arr.tobytes()
+    blob = arrays.encode_bytes_tensor(arr) if datatype == "BYTES" else arr.tobytes()
     payload, header_length = binary_body([("x", datatype, [2, 2], blob)])
     decoded = v2.decode_infer_request(payload, header_length).inputs["x"]
     assert_same(decoded, arr)
@@ -251,10 +251,10 @@ def test_binary_and_json_inputs_mixed() -> None:
          "parameters": {"binary_data_size": a.nbytes}},
         tensor("j", "INT64", [2], [7, 8]),
         {"name": "w", "datatype": "BYTES", "shape": [2],
-         "parameters": {"binary_data_size": len(v2.encode_bytes_tensor(words))}},
+         "parameters": {"binary_data_size": len(arrays.encode_bytes_tensor(words))}},
     ]  # fmt: skip
     header = orjson.dumps({"inputs": inputs})
-    payload = header + a.tobytes() + v2.encode_bytes_tensor(words)
+    payload = header + a.tobytes() + arrays.encode_bytes_tensor(words)
     request = v2.decode_infer_request(payload, len(header))
     assert_same(request.inputs["a"], a)
     assert_same(request.inputs["j"], np.array([7, 8], dtype=np.int64))
@@ -270,21 +270,22 @@ def test_header_length_with_json_only_body() -> None:
 
 def test_bytes_tensor_helpers() -> None:
     arr = np.array([[b"ab", b""], [b"\xff", b"xyz"]], dtype=object)
-    blob = v2.encode_bytes_tensor(arr)
+    blob = arrays.encode_bytes_tensor(arr)
     assert blob == b"".join(struct.pack("<I", len(x)) + x for x in arr.reshape(-1).tolist())
-    back = v2.decode_bytes_tensor(memoryview(blob), 4)
+    back = arrays.decode_bytes_tensor(memoryview(blob), 4)
     assert back.dtype == object
     assert back.tolist() == [b"ab", b"", b"\xff", b"xyz"]
     assert (
-        v2.encode_bytes_tensor(np.array(["é", "b"])) == b"\x02\x00\x00\x00\xc3\xa9\x01\x00\x00\x00b"
+        arrays.encode_bytes_tensor(np.array(["é", "b"]))
+        == b"\x02\x00\x00\x00\xc3\xa9\x01\x00\x00\x00b"
     )
-    assert v2.decode_bytes_tensor(memoryview(b""), 0).shape == (0,)
+    assert arrays.decode_bytes_tensor(memoryview(b""), 0).shape == (0,)
     with pytest.raises(InvalidInput, match="left after 1 elements"):
-        v2.decode_bytes_tensor(memoryview(blob), 1)
+        arrays.decode_bytes_tensor(memoryview(blob), 1)
     with pytest.raises(InvalidInput, match="length prefix of element 4"):
-        v2.decode_bytes_tensor(memoryview(blob), 5)
+        arrays.decode_bytes_tensor(memoryview(blob), 5)
     with pytest.raises(InvalidInput, match="element 0 claims 9 bytes but 1 remain"):
-        v2.decode_bytes_tensor(memoryview(b"\x09\x00\x00\x00a"), 1)
+        arrays.decode_bytes_tensor(memoryview(b"\x09\x00\x00\x00a"), 1)
 
 
 def test_raw_request_batched_and_not() -> None:
@@ -301,7 +302,7 @@ def test_raw_request_batched_and_not() -> None:
     variable = v2.decode_raw_request(x.tobytes(), TensorSpec("x", "FP32", (-1, -1)), True)
     assert variable.inputs["x"].shape == (1, 3)
     words = v2.decode_raw_request(
-        v2.encode_bytes_tensor(np.array([b"a", b"b"], dtype=object)),
+        arrays.encode_bytes_tensor(np.array([b"a", b"b"], dtype=object)),
         TensorSpec("t", "BYTES", (-1, -1)),
         batched=True,
     )
@@ -403,7 +404,7 @@ def test_malformed_binary_is_invalid_input() -> None:
     rejects(wrong, r"\('a'\): binary data is 4 bytes but shape \[2\] of FP32 needs 8", size)
     flags, size = binary_body([("b", "BOOL", [2], b"\x01\x02")])
     rejects(flags, r"\('b'\): BOOL binary data holds bytes other than 0 and 1", size)
-    words = v2.encode_bytes_tensor(np.array([b"a", b"b"], dtype=object))
+    words = arrays.encode_bytes_tensor(np.array([b"a", b"b"], dtype=object))
     few, size = binary_body([("w", "BYTES", [3], words)])
     rejects(few, r"\('w'\): BYTES data ends inside the length prefix of element 2 of 3", size)
     many, size = binary_body([("w", "BYTES", [1], words)])
@@ -452,7 +453,7 @@ def test_response_mixes_json_and_binary_outputs_in_order() -> None:
     assert [o["name"] for o in doc["outputs"]] == ["a", "b", "c"]
     assert doc["outputs"][1]["data"] == [True, False]
     assert doc["outputs"][0]["parameters"] == {"binary_data_size": 8}
-    assert payload[header_length:] == a.tobytes() + v2.encode_bytes_tensor(c)
+    assert payload[header_length:] == a.tobytes() + arrays.encode_bytes_tensor(c)
 
 
 def test_response_values() -> None:
@@ -480,7 +481,7 @@ def test_response_values() -> None:
     assert got["flipped"]["data"] == [0, 3, 1, 4, 2, 5]
     assert got["reversed"]["data"] == [2, 1, 0]
     blobs = payload[header_length:]
-    assert blobs[:11] == v2.encode_bytes_tensor(np.array([b"ok", b"\xff"], dtype=object))
+    assert blobs[:11] == arrays.encode_bytes_tensor(np.array([b"ok", b"\xff"], dtype=object))
     assert blobs[11:] == np.array([[0, 3], [1, 4], [2, 5]], dtype=np.int16).tobytes()
 
 

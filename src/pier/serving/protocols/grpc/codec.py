@@ -26,6 +26,11 @@ from typing import Any
 import numpy as np
 
 from pier.errors import InternalError, InvalidInput
+from pier.serving.protocols.arrays import (
+    bytes_items,
+    decode_bytes_tensor,
+    encode_bytes_tensor,
+)
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as oip
 from pier.serving.protocols.grpc.protos.tensorflow.core.example import feature_pb2
 from pier.serving.protocols.grpc.protos.tensorflow.core.framework import (
@@ -35,12 +40,7 @@ from pier.serving.protocols.grpc.protos.tensorflow.core.framework import (
 )
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import input_pb2
 from pier.serving.protocols.tfserving import feature_matrix
-from pier.serving.protocols.v2 import (
-    RequestedOutput,
-    bytes_items,
-    decode_bytes_tensor,
-    encode_bytes_tensor,
-)
+from pier.serving.protocols.v2 import RequestedOutput
 from pier.serving.tensors import from_numpy_dtype, to_numpy_dtype
 
 Array = np.ndarray[Any, Any]
