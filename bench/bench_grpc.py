@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from bench_resnet import in_process, make_repos, print_report
-from bench_rest import TF_REST, V2_REST
+from bench_resnet import in_process, make_repos, print_report, server_results
+from bench_rest import TF_REST, V2_REST, check_tf_reply, check_v2_reply
 from h2load import GrpcCall, grpc_status, h2load_version, require_h2load, run_h2load
 from harness import (
     BENCH_DIR,
@@ -133,17 +133,6 @@ def check_resnet(body: bytes) -> None:
     [(name, shape, scores)] = _v2_outputs(body)
     if shape != [1, 1000] or scores.size != 1000 or not np.isfinite(scores).all():
         raise RuntimeError(f"resnet50 output '{name}' {shape} is not 1000 finite scores")
-
-
-def check_rest_tf(body: bytes) -> None:
-    if json.loads(body) != {"predictions": [2.5]}:
-        raise RuntimeError(f"TF Serving REST gave a wrong answer: {body[:200]!r}")
-
-
-def check_rest_v2(body: bytes) -> None:
-    outputs = json.loads(body)["outputs"]
-    if len(outputs) != 1 or outputs[0]["name"] != "y" or outputs[0]["data"] != [2.5]:
-        raise RuntimeError(f"V2 REST gave a wrong answer: {body[:200]!r}")
 
 
 def check_rest(base: str, request: Request, check: Check) -> None:
@@ -285,8 +274,8 @@ def overhead(args: Any, tmp: Path, logs: Path) -> dict[str, Any]:
         )
         for call, check in ((v2, check_v2), (tf, check_tf)):
             check_grpc(grpc_port, call, check)
-        check_rest(base, V2_REST, check_rest_v2)
-        check_rest(base, TF_REST, check_rest_tf)
+        check_rest(base, V2_REST, check_v2_reply)
+        check_rest(base, TF_REST, check_tf_reply)
         stats = Stats(base, MODEL)
 
         def grpc_load(port: int, call: GrpcCall, c: int, st: Stats | None) -> Any:
@@ -452,14 +441,7 @@ def report_resnet(
     return {
         "met": met,
         "in_process": {"batch16": baselines[16], "batch1": baselines[1]},
-        "server": {
-            name: {
-                **m.as_dict(),
-                "ratio": statistics.median(ratios[name]),
-                "rounds": [r.as_dict() for r in runs[name]],
-            }
-            for name, m in merged.items()
-        },
+        "server": server_results(merged, runs, ratios),
     }
 
 

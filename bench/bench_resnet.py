@@ -184,6 +184,20 @@ def print_report(
     return merged
 
 
+def server_results(
+    merged: dict[str, WrkResult], runs: dict[str, list[WrkResult]], ratios: dict[str, list[float]]
+) -> dict[str, Any]:
+    """The server rows for --json: medians, ratio, and every round."""
+    return {
+        name: {
+            **m.as_dict(),
+            "ratio": statistics.median(ratios[name]),
+            "rounds": [r.as_dict() for r in runs[name]],
+        }
+        for name, m in merged.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pier resnet50 throughput vs in-process (b)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
@@ -263,14 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_line(),
             "met": met,
             "in_process": {"batch16": baselines[16], "batch1": baselines[1]},
-            "server": {
-                name: {
-                    **m.as_dict(),
-                    "ratio": statistics.median(ratios[name]),
-                    "rounds": [r.as_dict() for r in runs[name]],
-                }
-                for name, m in merged.items()
-            },
+            "server": server_results(merged, runs, ratios),
         },
     )
     return 0 if met is not False else 1

@@ -73,12 +73,12 @@ class Scenario:
         return self.server, self.workers
 
 
-def _check_tf(body: bytes) -> None:
+def check_tf_reply(body: bytes) -> None:
     if json.loads(body) != {"predictions": [2.5]}:
         raise RuntimeError(f"TF Serving REST gave a wrong answer: {body[:200]!r}")
 
 
-def _check_v2(body: bytes) -> None:
+def check_v2_reply(body: bytes) -> None:
     outputs = json.loads(body)["outputs"]
     if len(outputs) != 1 or outputs[0]["name"] != "y" or outputs[0]["data"] != [2.5]:
         raise RuntimeError(f"V2 REST gave a wrong answer: {body[:200]!r}")
@@ -136,7 +136,7 @@ def _start_servers(
         port = free_port()
         argv = [sys.executable, str(BENCH_DIR / "bare_onnx_app.py"), "--port", str(port)]
         argv += ["--model", str(repo / MODEL / "1" / "model.onnx"), "--workers", str(n)]
-        _checked(start("bare onnx app", n, argv, port, health), V2_REST, _check_v2)
+        _checked(start("bare onnx app", n, argv, port, health), V2_REST, check_v2_reply)
         names = ["pier"]
         if n == args.workers[0]:
             # With the access log on, its lines go to /dev/null: the cost of formatting
@@ -146,8 +146,8 @@ def _start_servers(
             port = free_port()
             argv = pier_serve_argv(args.pier, repo, port, n, access_log=name == ACCESS_LOG)
             base = start(name, n, argv, port, ready)
-            _checked(base, TF_REST, _check_tf)
-            _checked(base, V2_REST, _check_v2)
+            _checked(base, TF_REST, check_tf_reply)
+            _checked(base, V2_REST, check_v2_reply)
     return bases
 
 
