@@ -113,3 +113,23 @@ class StorageConfigError(StorageError, ConfigError):
 
 class ArchiveError(StorageError, InvalidInput):
     """A model archive is corrupt, too large, or unsafe to extract (paths or links leave the folder)."""
+
+
+class AlreadyExists(PierError):
+    """Something with that name exists already (a service, a revision)."""
+
+    code = "already_exists"
+
+
+class FailedPrecondition(PierError):
+    """The request is valid but the current state does not allow it (e.g. scaling a stopped service)."""
+
+    code = "failed_precondition"
+
+
+class SpecError(ConfigError):
+    """A service spec is invalid; ``problems`` lists every ``(field path, message)`` found."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
