@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,8 +15,18 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIER_", extra="forbid")
 
     model_repository: str = Field(
+        "",
         description="Models as <model>/<version>/<files>: a folder, or a URI (s3://, gs://, "
-        "oss://, hdfs://, http(s)://) whose files are fetched into the cache."
+        "oss://, hdfs://, http(s)://) whose files are fetched into the cache.",
+    )
+    model: str = Field(
+        "",
+        description="Serve one model instead of a repository: NAME=URI, where URI is a folder "
+        "of numbered versions, a folder of model files, or one model file.",
+    )
+    model_config_file: Path | None = Field(
+        None,
+        description="With model: a config file (JSON or YAML) laid over the model's own config.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "pier" / "models",
@@ -64,3 +74,11 @@ class ServerSettings(BaseSettings):
     executor_threads: int = Field(
         0, ge=0, description="Threads that run model calls; 0 picks one per core plus two."
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServerSettings:
+        if bool(self.model_repository) == bool(self.model):
+            raise ValueError("give either a model repository or one model (NAME=URI), not both")
+        if self.model_config_file is not None and not self.model:
+            raise ValueError("a model config file goes with a single model (NAME=URI)")
+        return self

@@ -25,10 +25,25 @@ def cli() -> None:
 @click.option(
     "--model-repository",
     "model_repository",
-    required=True,
+    default="",
     help="Models laid out as <model>/<version>/<files>: a folder or a URI "
     "(s3://bucket/models, gs://, oss://, hdfs://, http(s)://). S3 endpoint, region and "
     "credentials come from the AWS_* environment variables or the AWS profile.",
+)
+@click.option(
+    "--model",
+    "model",
+    default="",
+    metavar="NAME=URI",
+    help="Serve one model instead of a repository, under NAME: URI is a folder of numbered "
+    "versions, a folder of model files, or one model file (local path or URI).",
+)
+@click.option(
+    "--model-config",
+    "model_config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --model: a config file (JSON or YAML) laid over the model's own config.",
 )
 @click.option(
     "--cache-dir",
@@ -145,7 +160,7 @@ def cli() -> None:
     help="Threads running model calls; 0 = cores + 2.",
 )
 def serve(**options: object) -> None:
-    """Serve every model in a model repository over HTTP."""
+    """Serve every model in a model repository (or one model) over HTTP and gRPC."""
     from pier.config import ServerSettings
     from pier.serving.server import serve as run
 
@@ -156,6 +171,9 @@ def serve(**options: object) -> None:
         settings = ServerSettings(**options)  # type: ignore[arg-type]
     except ValidationError as exc:
         for err in exc.errors():
+            if not err["loc"]:
+                click.echo(f"error: {err['msg'].removeprefix('Value error, ')}", err=True)
+                continue
             field = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
             click.echo(f"error: {field}: {err['msg']}", err=True)
         sys.exit(2)

@@ -24,7 +24,8 @@ from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.http import Receive, Scope, Send
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
-from pier.serving.sources import LocalSource, open_source
+from pier.serving.single import SingleModelSource
+from pier.serving.sources import LocalSource, RepositorySource, settings_source
 from pier.serving.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ModelServer:
         """Create the repository and start loading; health answers while models load."""
         s = self.settings
         self.repository = ModelRepository(
-            open_source(s.model_repository, s.cache_dir, s.cache_size),
+            source_of(s),
             self.executor,
             self.metrics,
             control_mode=s.model_control_mode,
@@ -237,13 +238,23 @@ def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:
 
 def check_repository(settings: ServerSettings) -> str:
     """Fail fast on a repository that cannot be read; return its description (no secrets)."""
-    source = open_source(settings.model_repository, settings.cache_dir, settings.cache_size)
+    source = source_of(settings)
     if isinstance(source, LocalSource):
         if not source.root.is_dir():
             raise NotFound(f"{source.description} is not a folder")
+    elif isinstance(source, SingleModelSource):
+        source.check()
     else:
         source.model_names()  # one listing: says not found, access denied or unreachable now
     return source.description
+
+
+def source_of(settings: ServerSettings) -> RepositorySource:
+    """Where the settings say the models are."""
+    s = settings
+    return settings_source(
+        s.model_repository, s.model, s.model_config_file, s.cache_dir, s.cache_size
+    )
 
 
 def serve(settings: ServerSettings) -> int:
