@@ -51,8 +51,8 @@ parameters:
 """
 
 
-def write_demo_repository(root: Path) -> list[str]:
-    """Write the demo models under ``root`` and return their names.
+def write_demo_repository(root: Path, names: list[str] | None = None) -> list[str]:
+    """Write the demo models (all, or those in ``names``) under ``root``; return their names.
 
     Running it again is safe: each file is written to a temporary file and moved
     into place, and a file whose bytes have not changed is left untouched (so a
@@ -63,6 +63,13 @@ def write_demo_repository(root: Path) -> list[str]:
         "resnet50": ("model.onnx", resnet50_onnx, _RESNET50_CONFIG),
         "iris": ("model.joblib", iris_joblib, _IRIS_CONFIG),
     }
+    if names is not None:
+        unknown = sorted(set(names) - set(models))
+        if unknown:
+            raise ValueError(
+                f"no demo model named {', '.join(unknown)}; there are {', '.join(models)}"
+            )
+        models = {n: models[n] for n in names}
     for name, (filename, build, config) in models.items():
         _write_atomic(root / name / "1" / filename, build())
         _write_atomic(root / name / "config.yaml", config.encode())
