@@ -133,3 +133,16 @@ class SpecError(ConfigError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class StoreError(Unavailable):
+    """The control plane's database failed or cannot be reached; retrying may help.
+
+    The message names the database (password hidden) and the cause; ``database`` and
+    ``cause`` carry the same for programs.
+    """
+
+    def __init__(self, message: str, *, database: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.database = database
+        self.cause = cause
