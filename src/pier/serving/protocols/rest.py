@@ -39,6 +39,10 @@ PATH_CACHE_SIZE = 4096
 MODEL_ACTIONS = frozenset({"", "infer", "ready", "config", "stats"})
 
 
+#: paths polled by health checkers and scrapers: answered, counted, but not access-logged
+QUIET_PATHS = ("/v2/health/", "/metrics")
+
+
 @dataclass(frozen=True, slots=True)
 class InferRoute:
     """A POST path that runs a model, cached so that a prediction is found by one lookup."""
@@ -105,7 +109,8 @@ class RestApp:
         await send(response_start(response))
         await send({"type": "http.response.body", "body": response.body})
         self.metrics.http_response(protocol, response.status)
-        if self.access_log is not None:
+        # Probes (health, metrics) would drown the requests that matter; they are not logged.
+        if self.access_log is not None and not path.startswith(QUIET_PATHS):
             client = scope.get("client")
             self.access_log.write(
                 method,
