@@ -254,6 +254,20 @@ def _storage_errors() -> Iterator[None]:
         sys.exit(1)
 
 
+def _register() -> None:
+    from pier.cli.platform_cmds import COMMANDS
+    from pier.cli.spec_cmd import spec
+    from pier.cli.up import up_command
+
+    cli.add_command(up_command)
+    cli.add_command(spec)
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="pier")
 

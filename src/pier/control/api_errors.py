@@ -1,0 +1,251 @@
+"""The management API's edge: error codes to HTTP statuses, JSON error bodies, auth, body cap.
+
+Every error the API returns has the shape ``{"error": message, "code": code}`` (plus
+``problems`` for invalid input), whatever raised it: our PierErrors, FastAPI's request
+validation, Starlette's 404/405, or a body over the size limit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pier.errors import PayloadTooLarge, PierError, SpecError
+
+log = logging.getLogger(__name__)
+
+#: Largest request body the API reads, in bytes.
+MAX_BODY_BYTES = 1024 * 1024
+
+#: HTTP status for each PierError code; codes not listed answer 500.
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_argument": 400,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "already_exists": 409,
+    "failed_precondition": 409,
+    "resource_exhausted": 429,
+    "internal": 500,
+    "unimplemented": 501,
+    "unavailable": 503,
+}
+
+_CODE_BY_HTTP_STATUS = {
+    400: "invalid_argument",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "resource_exhausted",
+}
+
+
+class Unauthenticated(PierError):
+    """The request carries no admin token, or a wrong one."""
+
+    code = "unauthenticated"
+
+
+def http_status(exc: PierError) -> int:
+    """The HTTP status that answers ``exc``."""
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    return STATUS_BY_CODE.get(exc.code, 500)
+
+
+def error_body(
+    message: str, code: str, problems: Sequence[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The JSON every API error answers with."""
+    body: dict[str, Any] = {"error": message, "code": code}
+    if problems is not None:
+        body["problems"] = [{"path": p, "message": m} for p, m in problems]
+    return body
+
+
+def error_response(exc: PierError) -> JSONResponse:
+    """A JSON response for one of our errors, with the status its code maps to."""
+    problems = exc.problems if isinstance(exc, SpecError) else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
+    return JSONResponse(
+        error_body(exc.message, exc.code, problems), status_code=http_status(exc), headers=headers
+    )
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    """``("body", "replicas")`` → ``replicas``; ``("query", "limit")`` → ``limit (query)``."""
+    where, *rest = loc if loc else ("body",)
+    path = ".".join(str(p) for p in rest)
+    if where == "body":
+        return path or "body"
+    return f"{path} ({where})" if path else str(where)
+
+
+def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
+    """FastAPI/pydantic validation errors as ``(field path, message)`` pairs."""
+    problems: list[tuple[str, str]] = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            cause = (err.get("ctx") or {}).get("error", "malformed JSON")
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            problems.append(("body", f"not valid JSON: {cause}{where}"))
+        else:
+            problems.append((_field_path(loc), str(err.get("msg", "invalid value"))))
+    return problems
+
+
+def _problems_message(problems: Sequence[tuple[str, str]]) -> str:
+    first = f"{problems[0][0]}: {problems[0][1]}" if problems else "invalid request"
+    more = len(problems) - 1
+    return first + (f" (and {more} more problem{'s' * (more > 1)})" if more > 0 else "")
+
+
+async def _on_pier_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PierError)
+    if http_status(exc) >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = validation_problems(exc.errors())
+    return JSONResponse(
+        error_body(_problems_message(problems), "invalid_argument", problems), status_code=400
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = exc.headers
+    if exc.status_code == 404:
+        message = f"no such API path: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
+        headers = {"Allow": allowed}
+        message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+    else:
+        message = str(exc.detail)
+    code = _CODE_BY_HTTP_STATUS.get(
+        exc.status_code, "internal" if exc.status_code >= 500 else "invalid_argument"
+    )
+    return JSONResponse(error_body(message, code), status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed = [
+        method
+        for method in ("GET", "POST", "PUT", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return JSONResponse(
+        error_body(f"internal error ({type(exc).__name__}); see the control plane log", "internal"),
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error the app answers take the ``{"error", "code"}`` shape."""
+    handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]] = {
+        PierError: _on_pier_error,
+        RequestValidationError: _on_validation_error,
+        StarletteHTTPException: _on_http_exception,
+        Exception: _on_unexpected,
+    }
+    for kind, handler in handlers.items():
+        app.add_exception_handler(kind, handler)
+
+
+#: Declares the bearer scheme in the OpenAPI document; TokenAuth answers the 401 itself.
+_bearer = HTTPBearer(auto_error=False, description="The admin token of `pier up`.")
+
+
+class TokenAuth:
+    """FastAPI dependency: the request must carry ``Authorization: Bearer <admin token>``."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("the API needs a non-empty admin token")
+        self._token = token.encode()
+
+    async def __call__(
+        self, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> None:
+        if creds is None:
+            raise Unauthenticated(
+                "missing admin token: send 'Authorization: Bearer TOKEN' "
+                "(the token is in the Pier home folder, file 'token')"
+            )
+        if not hmac.compare_digest(creds.credentials.encode(), self._token):
+            raise Unauthenticated("wrong admin token")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, before any handler runs.
+
+    The body is read whole (it is at most ``limit`` bytes) and replayed to the app, so a
+    chunked upload is held to the same cap as one with a Content-Length.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = PayloadTooLarge(f"request body over the {self.limit} byte limit")
+        await error_response(exc)(scope, receive, send)

@@ -1,0 +1,7 @@
+"""The gateway: one HTTP port for TF Serving REST and V2 REST, routed to replicas by model name."""
+
+from pier.gateway.routes import Backend
+from pier.gateway.server import Gateway
+from pier.gateway.thread import GatewayThread, run_in_thread
+
+__all__ = ["Backend", "Gateway", "GatewayThread", "run_in_thread"]
