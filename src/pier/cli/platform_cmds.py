@@ -312,6 +312,16 @@ def describe(name: str, output: str, home: Path | None, api: str | None, token: 
         ("Created", f"{_when(doc['created_at'])} ({_age(doc['created_at'])} ago)"),
         ("Updated", f"{_when(doc['updated_at'])} ({_age(doc['updated_at'])} ago)"),
     ]
+    res = spec.get("resources") or {}
+    asked = ", ".join(
+        f"{k} {res[k]}{' MiB' if k == 'memory' else ''}"
+        for k in ("cpu", "memory", "gpu")
+        if res.get(k)
+    )
+    fields.append(("Resources", asked or "no limits asked"))
+    enforced = sorted({r["limits"] for r in doc.get("replica_list", []) if r.get("limits")})
+    if enforced:
+        fields.append(("Enforced", "; ".join(enforced)))
     for label, value in fields:
         click.echo(f"{label + ':':11} {value}")
     click.echo("Endpoints:")

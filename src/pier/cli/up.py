@@ -178,6 +178,8 @@ async def run_up(settings: UpSettings) -> int:
         api.should_exit = True
         await orchestrator.close(stop_replicas=not settings.leave_running)
         await asyncio.to_thread(gateway_thread.stop)
+        with contextlib.suppress(PierError):
+            await controller.flush_events()  # the replicas' stop events
         with contextlib.suppress(asyncio.CancelledError):
             await api_task
         store.close()
@@ -272,6 +274,9 @@ def up_command(
     from pier.observe.logs import setup_logging
 
     setup_logging(log_level, "auto")
+    # One line per health probe (several a second per replica) is noise, not news.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = UpSettings(
         home=home or default_home(),
         host=host,

@@ -150,6 +150,10 @@ class Controller:
     ) -> None:
         await asyncio.to_thread(self.store.add_event, service, kind, message, revision)
 
+    async def flush_events(self) -> None:
+        """Write the replica events reported since the last pass (also at shutdown)."""
+        await self._flush_events()
+
     async def _flush_events(self) -> None:
         events, self._events = self._events, []
         if not events:

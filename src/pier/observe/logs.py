@@ -14,7 +14,11 @@ import orjson
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and any extras."""
 
-    _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+    # color_message: uvicorn's terminal copy of the message, with escape codes
+    _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {

@@ -427,7 +427,12 @@ class LocalOrchestrator:
         except (httpx.HTTPError, ValueError):
             return ""
         mine = [e for e in entries if isinstance(e, dict) and e.get("name") == r.plan.service]
-        if mine and all(e.get("state") == "UNAVAILABLE" and e.get("reason") for e in mine):
+        # "not loaded" is a model the server has not got to yet (a slow scan or download):
+        # only a version whose load failed carries its error as the reason.
+        if mine and all(
+            e.get("state") == "UNAVAILABLE" and e.get("reason") not in (None, "", "not loaded")
+            for e in mine
+        ):
             return str(mine[-1]["reason"])
         return ""
 
