@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= .pier-demo/models
-PORT ?= 8501
+PORT ?= 8080
 
 .PHONY: install demo test lint typecheck bench clean
 
@@ -24,8 +24,9 @@ demo: install
 	@echo
 	@echo "Try, from another terminal:"
 	@echo "  curl -s -d '{\"instances\": [1.0, 2.0, 5.0]}' http://127.0.0.1:$(PORT)/v1/models/half_plus_two:predict"
+	@echo "  .venv/bin/pier list"
 	@echo
-	$(BIN)/pier serve --model-repository $(DEMO_DIR) --http-port $(PORT)
+	$(BIN)/pier up --port $(PORT) --deploy examples/services/half_plus_two.json --deploy examples/services/iris.yaml
 
 test: install
 	$(BIN)/ruff check src tests bench
