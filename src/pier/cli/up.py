@@ -275,7 +275,8 @@ def up_command(
 
     setup_logging(log_level, "auto")
     # One line per health probe (several a second per replica) is noise, not news.
-    for noisy in ("httpx", "httpcore"):
+    # uvicorn's own start lines (and its "Press CTRL+C") would contradict the banner below.
+    for noisy in ("httpx", "httpcore", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = UpSettings(
         home=home or default_home(),

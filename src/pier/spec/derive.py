@@ -37,6 +37,11 @@ def to_model_config(spec: ServiceSpec) -> dict[str, Any]:
     if spec.processor is not None:
         config["runtime"] = spec.processor
     config["parameters"] = dict(spec.parameters)
+    if spec.code is not None:
+        # The python runtime reads its code from here instead of the version folder.
+        config["parameters"]["code_path"] = spec.code.path
+        if spec.code.entry:
+            config["parameters"]["entry"] = spec.code.entry
     if spec.batching is not None:
         config["dynamic_batching"] = {
             "max_batch_size": spec.batching.max_batch_size,

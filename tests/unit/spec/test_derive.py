@@ -151,3 +151,15 @@ def test_every_field_has_a_description() -> None:
     for model in models:
         for name, prop in model["properties"].items():
             assert prop.get("description"), name
+
+
+def test_python_code_location_reaches_the_runtime_parameters() -> None:
+    spec = spec_of(
+        processor="python", code={"path": "/srv/code", "entry": "serve.py"}, parameters={"k": 1}
+    )
+    assert to_model_config(spec)["parameters"] == {
+        "k": 1,
+        "code_path": "/srv/code",
+        "entry": "serve.py",
+    }
+    assert spec.parameters == {"k": 1}  # the spec itself is untouched

@@ -4,7 +4,9 @@ The contract
 ------------
 
 ``MODELS/<model>/<version>/model.py`` defines a class named ``Model`` (another name can be
-chosen with ``parameters: {class: MyModel}`` in config.yaml)::
+chosen with ``parameters: {class: MyModel}`` in config.yaml; another file name with
+``entry: serve.py``; code kept outside the model folder with ``code_path: /abs/folder``,
+which is what a service spec's ``code`` (EAS ``processor_path``) becomes)::
 
     import numpy as np
 
@@ -124,10 +126,29 @@ class PythonModel(Model):
         self._postprocess: Hook | None = None
         self._bare_name = "output"
 
+    def _code_file(self) -> Path:
+        """``model.py`` in the version folder, or the code the config points at."""
+        params = self.config.parameters
+        entry = params.get("entry") or _FILENAME
+        if not isinstance(entry, str) or "/" in entry or not entry.endswith(".py"):
+            raise ModelLoadError(
+                f"{self.path}: parameters.entry must be a .py file name, got {entry!r}"
+            )
+        code = params.get("code_path")
+        if code is None:
+            return self.path / entry
+        if not isinstance(code, str) or ("://" in code and not code.startswith("file://")):
+            raise ModelLoadError(
+                f"{self.path}: parameters.code_path {code!r} must be a local folder or file "
+                "(code from URIs is not fetched yet: put it in the model folder as model.py)"
+            )
+        where = Path(code.removeprefix("file://"))
+        return where if where.is_file() else where / entry
+
     def load(self) -> None:
-        file = self.path / _FILENAME
+        file = self._code_file()
         if not file.is_file():
-            raise ModelLoadError(f"{self.path}: no {_FILENAME} found")
+            raise ModelLoadError(f"{self.path}: no {file.name} found at {file.parent}")
         class_name = self.config.parameters.get("class", "Model")
         if not isinstance(class_name, str) or not class_name.isidentifier():
             raise ModelLoadError(

@@ -140,6 +140,36 @@ def test_class_parameter(tmp_path: Path) -> None:
         _load(tmp_path)
 
 
+def test_code_kept_apart_from_the_model_files(tmp_path: Path) -> None:
+    # EAS keeps a custom processor's code (processor_path) apart from the model data.
+    source = """
+        class Model:
+            def load(self, model_dir):
+                with open(model_dir + "/scale.txt") as f:
+                    self.scale = float(f.read())
+
+            def predict(self, inputs):
+                return {"y": inputs["x"] * self.scale}
+    """
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "serve.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "scale.txt").write_text("3")
+    x = {"x": np.array([2.0])}
+    model = _load(data, parameters={"code_path": str(code), "entry": "serve.py"})
+    np.testing.assert_array_equal(model.predict(x)["y"], [6.0])
+    model = _load(data, parameters={"code_path": str(code / "serve.py")})
+    np.testing.assert_array_equal(model.predict(x)["y"], [6.0])
+    with pytest.raises(ModelLoadError, match=r"no model\.py found"):
+        _load(data, parameters={"code_path": str(code)})
+    with pytest.raises(ModelLoadError, match="must be a local folder"):
+        _load(data, parameters={"code_path": "s3://bucket/code"})
+    with pytest.raises(ModelLoadError, match=r"entry must be a \.py file"):
+        _load(data, parameters={"code_path": str(code), "entry": "../x.py"})
+
+
 def test_versions_do_not_share_module_state(tmp_path: Path) -> None:
     source = """
         counter = [0]
