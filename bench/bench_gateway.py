@@ -1,7 +1,8 @@
 """The gateway's cost: requests/s and latency through `pier.gateway` vs straight to the replicas.
 
-Starts N (default 2) `pier serve` replicas of half_plus_two and a gateway process
-(`python -m pier.gateway --route half_plus_two=...`) on free 127.0.0.1 ports, then drives
+Starts N (default 2) `pier serve` replicas of one demo model (``--model``: half_plus_two,
+the default, or iris, the sklearn classifier, which costs the replica more per request)
+and a gateway process (`python -m pier.gateway --route MODEL=...`) on free 127.0.0.1 ports, then drives
 both with wrk: TF Serving predict JSON and V2 infer JSON, at 1 and 32 connections.
 
 Direct load is spread over the same replicas: one wrk process per replica, each with its
@@ -12,7 +13,8 @@ connections. Runs are interleaved in rounds (direct, gateway, ...) and each figu
 median over the rounds. Target: gateway/direct >= 0.80 at 32 connections, and p50 added
 <= 1 ms at every concurrency.
 
-    .venv/bin/python bench/bench_gateway.py [--replicas 2] [--duration 4] [--rounds 3] [--json FILE]
+    .venv/bin/python bench/bench_gateway.py [--model half_plus_two|iris] [--replicas 2]
+        [--duration 4] [--rounds 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_rest import MODEL, TF_REST, V2_REST, _checked, _demo_repo, check_tf_reply, check_v2_reply
+from bench_rest import JSON, TF_REST, V2_REST, _checked, check_tf_reply, check_v2_reply
 from harness import (
     Request,
     WrkResult,
@@ -46,7 +50,44 @@ from harness import (
 TARGET_RATIO = 0.80
 TARGET_P50_MS = 1.0
 CONCURRENCY = (1, 32)
-PROTOCOLS = (("tf-rest", TF_REST, check_tf_reply), ("v2-json", V2_REST, check_v2_reply))
+IRIS_TF = Request("POST", "/v1/models/iris:predict", b'{"instances":[[5.1,3.5,1.4,0.2]]}', JSON)
+#: the iris model's input, as GET /v2/models/iris reports it: "input", FP64, [-1, 4]
+IRIS_V2 = Request(
+    "POST",
+    "/v2/models/iris/infer",
+    b'{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}',
+    JSON,
+)
+
+
+def check_iris_tf(body: bytes) -> None:
+    if json.loads(body)["predictions"][0]["predict"] != 0:
+        raise RuntimeError(f"TF Serving REST gave a wrong answer: {body[:200]!r}")
+
+
+def check_iris_v2(body: bytes) -> None:
+    outputs = {o["name"]: o["data"] for o in json.loads(body)["outputs"]}
+    if outputs.get("predict") != [0]:
+        raise RuntimeError(f"V2 REST gave a wrong answer: {body[:200]!r}")
+
+
+#: model -> the protocols run against it: (name, request, answer check)
+MODELS: dict[str, tuple[tuple[str, Request, Callable[[bytes], None]], ...]] = {
+    "half_plus_two": (("tf-rest", TF_REST, check_tf_reply), ("v2-json", V2_REST, check_v2_reply)),
+    "iris": (("tf-rest", IRIS_TF, check_iris_tf), ("v2-json", IRIS_V2, check_iris_v2)),
+}
+
+
+def demo_repo(tmp: Path, model: str) -> Path:
+    """A repository holding only ``model``, so the replicas load nothing else."""
+    from pier.serving.demo import write_demo_repository
+
+    full = tmp / "demo"
+    write_demo_repository(full, names=[model])
+    repo = tmp / "models"
+    repo.mkdir()
+    shutil.copytree(full / model, repo / model)
+    return repo
 
 
 @dataclass
@@ -91,6 +132,7 @@ def run_direct(bases: list[str], request: Request, connections: int, duration: f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Gateway overhead vs direct to the replicas")
+    parser.add_argument("--model", choices=sorted(MODELS), default="half_plus_two")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
@@ -100,34 +142,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     require_wrk()
+    model = args.model
+    protocols = MODELS[model]
     print(f"gateway overhead; {machine_line()}")
     print(
-        f"{args.replicas} replicas of {MODEL}; direct = one wrk per replica with its share of "
+        f"{args.replicas} replicas of {model}; direct = one wrk per replica with its share of "
         f"the connections, summed; {args.rounds} rounds of {args.duration:.0f}s runs"
     )
-    scenarios = [Scenario(name, request, c) for c in CONCURRENCY for name, request, _ in PROTOCOLS]
+    scenarios = [Scenario(name, request, c) for c in CONCURRENCY for name, request, _ in protocols]
     with tempfile.TemporaryDirectory(prefix="pier-bench-gateway-") as tmpdir:
         logs = args.keep_logs or Path(tmpdir)
         logs.mkdir(parents=True, exist_ok=True)
-        repo = _demo_repo(Path(tmpdir))
+        repo = demo_repo(Path(tmpdir), model)
         with contextlib.ExitStack() as stack:
             bases = []
-            ready = ["/v2/health/ready", f"/v2/models/{MODEL}/ready"]
+            ready = ["/v2/health/ready", f"/v2/models/{model}/ready"]
             for i in range(args.replicas):
                 port = free_port()
                 argv_ = pier_serve_argv(args.pier, repo, port)
                 log = logs / f"replica-{i}.log"
                 bases.append(stack.enter_context(server(argv_, ready, port, log)))
             port = free_port()
-            route = f"{MODEL}=" + ",".join(b.removeprefix("http://") for b in bases)
+            route = f"{model}=" + ",".join(b.removeprefix("http://") for b in bases)
             gw_argv = [sys.executable, "-m", "pier.gateway", "--port", str(port)]
             gw_argv += ["--route", route]
             gateway = stack.enter_context(server(gw_argv, ready, port, logs / "gateway.log"))
-            for _, request, check in PROTOCOLS:
+            for _, request, check in protocols:
                 for base in [*bases, gateway]:
                     _checked(base, request, check)
-            run_direct(bases, V2_REST, 32, args.warmup)
-            run_wrk(gateway, V2_REST, 32, args.warmup)
+            run_direct(bases, protocols[-1][1], 32, args.warmup)
+            run_wrk(gateway, protocols[-1][1], 32, args.warmup)
             for round_no in range(1, args.rounds + 1):
                 for s in scenarios:
                     d = run_direct(bases, s.request, s.connections, args.duration)
@@ -208,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     payload = {
         "target": "gateway",
+        "model": model,
         "machine": machine_line(),
         "replicas": args.replicas,
         "direct_load": "one wrk per replica, connections split, rates summed",

@@ -1,8 +1,9 @@
 """Keep-alive HTTP/1.1 connections to one replica, reused across requests, and their protocol.
 
 A response is passed to the client as the bytes arrive. httptools tracks where the
-response ends (Content-Length or chunked); only its head is looked at, and rewritten
-only when it carries hop-by-hop headers.
+response ends (Content-Length, chunked, or the close of the connection when it has
+neither); only its head is looked at, and rewritten only when it carries hop-by-hop
+headers (or, for a response ending at the close, to say the client's ends there too).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.done = False
         self.keep_alive = True
         self.pending = b""  # a response head not yet complete
+        #: the response in progress ends when the replica closes the connection
+        self.until_close = False
         self.idle_since = 0.0
         self.paused = False
 
@@ -98,7 +101,10 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:
             return
         self.exchange = None
-        if not self.received:
+        if self.until_close and self.status:  # the close ends a response without length
+            ex.keep_alive = False
+            ex.client.response_done(ex, self.status)
+        elif not self.received:
             ex.client.upstream_failed(ex, "closed the connection before answering", True)
         else:
             ex.client.upstream_failed(ex, "closed the connection mid-response", False)
@@ -128,7 +134,16 @@ class UpstreamConnection(asyncio.Protocol):
                 return
             self.pending = b""
             end = data.find(b"\r\n\r\n")
-            if _HOP_SEARCH(data, 0, end) is not None:
+            if not self.done:
+                # Neither chunked nor with a length, the body runs to the close of the
+                # connection: so does the client's response then.
+                low = data[:end].lower()
+                self.until_close = (
+                    b"\ncontent-length:" not in low and b"\ntransfer-encoding:" not in low
+                )
+            if self.until_close:
+                data = strip_hop_by_hop(data[:end]) + b"\r\nconnection: close" + data[end:]
+            elif _HOP_SEARCH(data, 0, end) is not None:
                 data = strip_hop_by_hop(data[:end]) + data[end:]
             ex.forwarded = True
         ex.client.write(data)
@@ -153,6 +168,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status:
             self.done = True
+            self.until_close = False
 
     # ----- used by the proxy ---------------------------------------------------
 
@@ -163,6 +179,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = False
         self.status = 0
         self.done = False
+        self.until_close = False
         transport = self.transport
         assert transport is not None
         body = ex.body
