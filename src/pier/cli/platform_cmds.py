@@ -11,13 +11,25 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
+from pier.cli.render import (
+    age,
+    coloured,
+    event_table,
+    indent,
+    print_json,
+    replica_table,
+    say,
+    show_warnings,
+    table,
+    wait_with_progress,
+    when,
+)
 from pier.control.home import PierHome, default_home
 from pier.errors import ConfigError, PierError, SpecError
 
@@ -27,19 +39,6 @@ if TYPE_CHECKING:  # the client (and httpx) load when a command runs, not for `p
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 1, 2, 3, 4
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_STATE_COLOURS = {
-    "running": "green",
-    "ready": "green",
-    "pending": "yellow",
-    "starting": "yellow",
-    "updating": "cyan",
-    "draining": "cyan",
-    "degraded": "yellow",
-    "backoff": "red",
-    "failed": "red",
-    "stopped": "bright_black",
-}
 
 
 # -- shared options and plumbing ------------------------------------------------------------
@@ -152,47 +151,6 @@ def _fail(message: str, problems: Sequence[tuple[str, str]], code: int) -> NoRet
     sys.exit(code)
 
 
-def _say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _print_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2))
-
-
-def _coloured(text: str, padded: str) -> str:
-    colour = _STATE_COLOURS.get(text)
-    if colour is None or not sys.stdout.isatty():
-        return padded
-    return click.style(padded, fg=colour)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], state_col: int = -1) -> str:
-    """Rows aligned under headers; the ``state_col`` column is coloured on a terminal."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for row in cells:
-        parts = [
-            _coloured(c, c.ljust(w)) if i == state_col else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
-
-
-def _age(since: float, now: float | None = None) -> str:
-    seconds = max(0, int((now or time.time()) - since))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _when(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
-
-
 def _load_spec(file: Path) -> dict[str, Any]:
     """The spec file as Pier-form JSON, local model paths made absolute against its folder."""
     from pier.spec import load_spec_bytes, resolve_local_paths
@@ -203,43 +161,9 @@ def _load_spec(file: Path) -> dict[str, Any]:
         raise click.FileError(str(file), exc.strerror) from None
     parsed = load_spec_bytes(raw, str(file))
     for warning in parsed.warnings:
-        _say(f"warning: {warning}")
+        say(f"warning: {warning}")
     spec = resolve_local_paths(parsed.spec, file.resolve().parent)
     return spec.model_dump(mode="json")
-
-
-def _show_warnings(doc: dict[str, Any]) -> None:
-    for warning in doc.get("warnings", []):
-        _say(f"warning: {warning}")
-
-
-def _wait(client: PierClient, name: str, timeout: float) -> None:
-    """Show progress until the service runs its desired replicas (exit 1 on timeout)."""
-    tty = sys.stderr.isatty()
-    started = time.monotonic()
-    last = ""
-
-    def progress(doc: dict[str, Any]) -> None:
-        nonlocal last
-        line = (
-            f"ready {doc['ready']}/{doc['replicas']}  {doc['status']}  revision {doc['revision']}"
-        )
-        if tty:
-            elapsed = int(time.monotonic() - started)
-            click.echo(f"\r\033[K{line}  {elapsed}s", err=True, nl=False)
-        elif line != last:
-            _say(line)
-        last = line
-
-    try:
-        doc = client.wait(name, timeout, progress=progress)
-    finally:
-        if tty:
-            click.echo(err=True)
-    if doc["status"] == "stopped":
-        _say(f"service {name} is stopped; `pier start {name}` runs its replicas")
-    else:
-        _say(f"service {name} is running: {doc['ready']}/{doc['replicas']} ready")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -255,13 +179,13 @@ def create(
     """Create a service from a spec FILE (JSON or YAML, Pier or EAS form)."""
     with _session(home, api, token) as client:
         doc = client.create(_load_spec(file))
-        _show_warnings(doc)
+        show_warnings(doc)
         name = doc["name"]
-        _say(f"created service {name} (revision {doc['revision']}, {doc['replicas']} replica(s))")
+        say(f"created service {name} (revision {doc['revision']}, {doc['replicas']} replica(s))")
         for protocol, url in doc["endpoints"].items():
-            _say(f"  {protocol:9}  {url}")
+            say(f"  {protocol:9}  {url}")
         if wait:
-            _wait(client, name, timeout)
+            wait_with_progress(client, name, timeout)
 
 
 @click.command("list")
@@ -272,10 +196,10 @@ def list_(output: str, home: Path | None, api: str | None, token: str | None) ->
     with _session(home, api, token) as client:
         services = client.list()
     if output == "json":
-        _print_json({"services": services})
+        print_json({"services": services})
         return
     if not services:
-        _say("no services; create one with `pier create SPEC_FILE`")
+        say("no services; create one with `pier create SPEC_FILE`")
         return
     rows = [
         [
@@ -283,11 +207,11 @@ def list_(output: str, home: Path | None, api: str | None, token: str | None) ->
             s["status"],
             f"{s['ready']}/{s['replicas']}",
             s["revision"],
-            _age(s["created_at"]),
+            age(s["created_at"]),
         ]
         for s in services
     ]
-    click.echo(_table(["NAME", "STATUS", "READY", "REVISION", "AGE"], rows, state_col=1))
+    click.echo(table(["NAME", "STATUS", "READY", "REVISION", "AGE"], rows, state_col=1))
 
 
 @click.command("describe")
@@ -299,18 +223,18 @@ def describe(name: str, output: str, home: Path | None, api: str | None, token: 
     with _session(home, api, token) as client:
         doc = client.get(name)
     if output == "json":
-        _print_json(doc)
+        print_json(doc)
         return
     spec = doc["spec"]
-    status = _coloured(doc["status"], doc["status"])
+    status = coloured(doc["status"], doc["status"])
     fields = [
         ("Name", doc["name"]),
         ("Status", f"{status} ({doc['ready']}/{doc['replicas']} ready)"),
         ("Revision", doc["revision"]),
         ("Model", spec.get("model", "")),
         ("Processor", spec.get("processor") or "(inferred)"),
-        ("Created", f"{_when(doc['created_at'])} ({_age(doc['created_at'])} ago)"),
-        ("Updated", f"{_when(doc['updated_at'])} ({_age(doc['updated_at'])} ago)"),
+        ("Created", f"{when(doc['created_at'])} ({age(doc['created_at'])} ago)"),
+        ("Updated", f"{when(doc['updated_at'])} ({age(doc['updated_at'])} ago)"),
     ]
     res = spec.get("resources") or {}
     asked = ", ".join(
@@ -330,41 +254,11 @@ def describe(name: str, output: str, home: Path | None, api: str | None, token: 
     replicas = doc.get("replica_list", [])
     click.echo("Replicas:" + ("" if replicas else " none"))
     if replicas:
-        click.echo(_indent(_replica_table(replicas)))
+        click.echo(indent(replica_table(replicas)))
     events = doc.get("events", [])
     click.echo("Events:" + ("" if events else " none"))
     if events:
-        click.echo(_indent(_event_table(events)))
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
-
-
-def _replica_table(replicas: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            r["id"],
-            r["revision"],
-            r["state"],
-            r["address"] or "-",
-            r["pid"] if r["pid"] is not None else "-",
-            r["restarts"],
-            _age(r["started_at"]) if r["started_at"] else "-",
-            r["reason"],
-        ]
-        for r in replicas
-    ]
-    headers = ["ID", "REVISION", "STATE", "ADDRESS", "PID", "RESTARTS", "AGE", "REASON"]
-    return _table(headers, rows, state_col=2)
-
-
-def _event_table(events: list[dict[str, Any]]) -> str:
-    rows = [
-        [_when(e["time"]), e["kind"], e["revision"] or "-", e["replica"] or "-", e["message"]]
-        for e in events
-    ]
-    return _table(["TIME", "KIND", "REVISION", "REPLICA", "MESSAGE"], rows)
+        click.echo(indent(event_table(events)))
 
 
 @click.command("update")
@@ -387,13 +281,13 @@ def update(
         if spec["name"] != name:
             _fail(f"{file} describes service '{spec['name']}', not '{name}'", [], EXIT_USAGE)
         doc = client.update(name, spec)
-        _show_warnings(doc)
+        show_warnings(doc)
         if doc["changed"]:
-            _say(f"updated service {name} to revision {doc['revision']}")
+            say(f"updated service {name} to revision {doc['revision']}")
         else:
-            _say(f"no change: service {name} already runs this spec (revision {doc['revision']})")
+            say(f"no change: service {name} already runs this spec (revision {doc['revision']})")
         if wait:
-            _wait(client, name, timeout)
+            wait_with_progress(client, name, timeout)
 
 
 @click.command("scale")
@@ -413,9 +307,9 @@ def scale(
     """Set the desired replica count of service NAME (0..64)."""
     with _session(home, api, token) as client:
         doc = client.scale(name, replicas)
-        _say(f"scaled service {name} to {doc['replicas']} replica(s)")
+        say(f"scaled service {name} to {doc['replicas']} replica(s)")
         if wait:
-            _wait(client, name, timeout)
+            wait_with_progress(client, name, timeout)
 
 
 @click.command("stop")
@@ -425,7 +319,7 @@ def stop(name: str, home: Path | None, api: str | None, token: str | None) -> No
     """Stop every replica of service NAME (its desired count is kept)."""
     with _session(home, api, token) as client:
         client.stop(name)
-    _say(f"stopped service {name}")
+    say(f"stopped service {name}")
 
 
 @click.command("start")
@@ -435,7 +329,7 @@ def start(name: str, home: Path | None, api: str | None, token: str | None) -> N
     """Run service NAME's replicas again after `pier stop`."""
     with _session(home, api, token) as client:
         doc = client.start(name)
-    _say(f"started service {name} ({doc['replicas']} replica(s))")
+    say(f"started service {name} ({doc['replicas']} replica(s))")
 
 
 @click.command("delete")
@@ -448,7 +342,7 @@ def delete(name: str, yes: bool, home: Path | None, api: str | None, token: str 
         click.confirm(f"delete service {name} and stop its replicas?", abort=True, err=True)
     with _session(home, api, token) as client:
         client.delete(name)
-    _say(f"deleted service {name}")
+    say(f"deleted service {name}")
 
 
 @click.command("logs")
@@ -487,11 +381,11 @@ def events(
     with _session(home, api, token) as client:
         found = client.events(name, limit=limit)
     if output == "json":
-        _print_json({"events": found})
+        print_json({"events": found})
     elif found:
-        click.echo(_event_table(found))
+        click.echo(event_table(found))
     else:
-        _say(f"no events for service {name}")
+        say(f"no events for service {name}")
 
 
 @click.command("revisions")
@@ -505,20 +399,20 @@ def revisions(
     with _session(home, api, token) as client:
         found = client.revisions(name)
     if output == "json":
-        _print_json({"revisions": found})
+        print_json({"revisions": found})
         return
     current = max((r["revision"] for r in found), default=0)
     rows = [
         [
             f"{r['revision']}{' *' if r['revision'] == current else ''}",
-            _when(r["created_at"]),
+            when(r["created_at"]),
             r["spec"].get("replicas", "-"),
             r["spec"].get("processor") or "-",
             r["spec"].get("model", ""),
         ]
         for r in found
     ]
-    click.echo(_table(["REVISION", "CREATED", "REPLICAS", "PROCESSOR", "MODEL"], rows))
+    click.echo(table(["REVISION", "CREATED", "REPLICAS", "PROCESSOR", "MODEL"], rows))
 
 
 @click.command("predict")
@@ -544,7 +438,7 @@ def predict(
     body = _request_body(data)
     with _session(home, api, token) as client:
         answer = client.predict(name, body, cast("InferProtocol", protocol))
-    _print_json(answer)
+    print_json(answer)
 
 
 def _request_body(data: str) -> dict[str, Any]:
