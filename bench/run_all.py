@@ -1,4 +1,4 @@
-"""Run the benchmarks, (a) REST overhead, (b) resnet50 throughput and (c) gRPC, and sum up.
+"""Run the benchmarks, (a) REST overhead, (b) resnet50, (c) gRPC and (d) the gateway, and sum up.
 
     .venv/bin/python bench/run_all.py [--quick] [--out bench/results]
 
@@ -38,12 +38,14 @@ def main() -> int:
     rest = [*quick_rest, *logs, "--json", str(out / "rest.json")]
     resnet = [*quick_resnet, *logs, "--json", str(out / "resnet.json")]
     grpc = [*quick_grpc, *logs, "--json", str(out / "grpc.json")]
+    gateway = [*quick_rest, *logs, "--json", str(out / "gateway.json")]
     if args.hello_only:
         rest.append("--hello-only")
     jobs = [("(a) REST overhead", "bench_rest.py", rest)]
     if not args.hello_only:
         jobs.append(("(b) resnet50", "bench_resnet.py", resnet))
         jobs.append(("(c) gRPC vs REST, resnet50 over gRPC", "bench_grpc.py", grpc))
+        jobs.append(("(d) gateway vs straight to the replicas", "bench_gateway.py", gateway))
 
     results = []
     for title, script, extra in jobs:
