@@ -33,10 +33,14 @@ class PierUp:
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
+    @staticmethod
+    def clean_env() -> dict[str, str]:
+        """This process's environment without any PIER_* setting that would leak into a test."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("PIER_")}
+
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIER_")}
-        return {**env, "PIER_HOME": str(self.home)}
+        return {**self.clean_env(), "PIER_HOME": str(self.home)}
 
     def start(self) -> None:
         log = self.log_path.open("ab")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,21 @@ class _GatewayRoutes:
         self.gateway.remove_routes(service)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def _url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}"
@@ -132,20 +148,23 @@ async def run_up(settings: UpSettings) -> int:
         api = uvicorn.Server(config)
         # `pier up` owns SIGINT/SIGTERM (below); uvicorn must not take them over.
         api.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        # Bound here rather than by uvicorn, so that a busy port is a clear error, not an exit.
+        try:
+            api_socket = _listen(settings.api_host, settings.api_port)
+        except OSError as exc:
+            log.error(
+                "the management API cannot listen on %s:%d: %s",
+                settings.api_host,
+                settings.api_port,
+                exc.strerror,
+            )
+            await asyncio.to_thread(gateway_thread.stop)
+            return 1
         await orchestrator.start()
-        api_task = asyncio.create_task(api.serve(), name="pier-api")
-        while not api.started:
-            if api_task.done():
-                log.error(
-                    "the management API could not listen on %s:%d",
-                    settings.api_host,
-                    settings.api_port,
-                )
-                await asyncio.to_thread(gateway_thread.stop)
-                await orchestrator.close(stop_replicas=False)
-                return 1
+        api_task = asyncio.create_task(api.serve(sockets=[api_socket]), name="pier-api")
+        while not api.started and not api_task.done():
             await asyncio.sleep(0.02)
-        api_port = api.servers[0].sockets[0].getsockname()[1] if api.servers else settings.api_port
+        api_port = api_socket.getsockname()[1]
         api_url = _url(settings.api_host, api_port)
         home.write_address(api_url, gateway_url)
         control_task = asyncio.create_task(controller.run(), name="pier-controller")
