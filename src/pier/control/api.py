@@ -187,10 +187,13 @@ def create_api(
                 f"the spec's name '{spec.name}' does not match the service '{name}' in the path"
             )
         service = store.get_service(name)
-        current = store.get_revision(name, service.revision)
-        changed = spec_digest(spec) != spec_digest(parse_spec(current.spec, "stored spec").spec)
+        current = parse_spec(store.get_revision(name, service.revision).spec, "stored spec").spec
+        changed = spec_digest(spec) != spec_digest(current)
         if changed:
-            store.update_service(name, spec.model_dump(mode="json"), spec.replicas)
+            # The spec's replica count applies when the spec changes it; otherwise the count
+            # set by `pier scale` since the last revision stays.
+            replicas = spec.replicas if spec.replicas != current.replicas else None
+            store.update_service(name, spec.model_dump(mode="json"), replicas)
             control.wake()
         return {**document(name), "changed": changed, "warnings": parsed.warnings}
 

@@ -301,6 +301,15 @@ def test_put_makes_a_new_revision(client: TestClient, store: Store, hooks: Hooks
     assert [r.number for r in store.list_revisions("iris")] == [1, 2]
 
 
+def test_put_keeps_a_scaled_count_unless_the_spec_changes_it(client: TestClient) -> None:
+    client.post("/api/v1/services", json=spec(replicas=1))
+    client.post("/api/v1/services/iris/scale", json={"replicas": 4})
+    doc = client.put("/api/v1/services/iris", json=spec(replicas=1, parameters={"a": 1})).json()
+    assert (doc["revision"], doc["replicas"]) == (2, 4)  # the spec still says 1: scale stays
+    doc = client.put("/api/v1/services/iris", json=spec(replicas=2, parameters={"a": 1})).json()
+    assert (doc["revision"], doc["replicas"]) == (3, 2)  # the spec changed its count: it wins
+
+
 def test_unchanged_put_makes_no_revision(client: TestClient, store: Store, hooks: Hooks) -> None:
     client.post("/api/v1/services", json=spec())
     response = client.put("/api/v1/services/iris", json=spec())
