@@ -15,6 +15,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,9 @@ from pier.control.home import PierHome, default_home
 from pier.control.orchestrators.base import ReplicaEvent
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
+
+if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
+    from pier.gateway import Gateway
 
 log = logging.getLogger("pier.up")
 
@@ -59,19 +63,17 @@ class _Sinks:
 class _GatewayRoutes:
     """Turns the controller's ready replicas into the gateway's backends."""
 
-    def __init__(self, gateway: object) -> None:
-        from pier.gateway import Backend, Gateway
-
-        assert isinstance(gateway, Gateway)
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._backend = Backend
 
     def set_routes(self, service: str, replicas: list[ReplicaRecord]) -> None:
+        from pier.gateway import Backend
+
         backends = []
         for r in replicas:
             host, _, port = r.address.rpartition(":")
             if host and port.isdigit():
-                backends.append(self._backend(r.id, r.revision, host, int(port)))
+                backends.append(Backend(r.id, r.revision, host, int(port)))
         self.gateway.set_routes(service, backends)
 
     def remove_routes(self, service: str) -> None:
