@@ -34,6 +34,7 @@ class Exchange:
         "is_head",
         "keep_alive",
         "route",
+        "stale",
         "started",
         "target",
         "tries",
@@ -64,3 +65,6 @@ class Exchange:
         #: whether response bytes went to the client: from then on, no retry or error reply
         self.forwarded = False
         self.tries = 0
+        #: the last attempt failed on a reused connection the replica had closed: not a
+        #: sign of an unhealthy replica, so it does not count toward ejection
+        self.stale = False

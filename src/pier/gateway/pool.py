@@ -86,6 +86,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.until_close = False
         self.idle_since = 0.0
         self.paused = False
+        #: responses completed on this connection: a reused one may have been closed by the
+        #: replica while idle (keep-alive timeout, drain), which says nothing of its health
+        self.served = 0
 
     # ----- asyncio.Protocol ----------------------------------------------------
 
@@ -105,6 +108,7 @@ class UpstreamConnection(asyncio.Protocol):
             ex.keep_alive = False
             ex.client.response_done(ex, self.status)
         elif not self.received:
+            ex.stale = self.served > 0
             ex.client.upstream_failed(ex, "closed the connection before answering", True)
         else:
             ex.client.upstream_failed(ex, "closed the connection mid-response", False)
@@ -202,6 +206,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def finish(self, ex: Exchange) -> None:
         self.exchange = None
+        self.served += 1
         if self.paused:
             self.resume()
         status = self.status

@@ -89,8 +89,9 @@ class Proxy:
         target.inflight -= 1
         now = self.clock()
         route = ex.route
-        if record_failure(target, now, self.eject_after, self.eject_seconds):
+        if not ex.stale and record_failure(target, now, self.eject_after, self.eject_seconds):
             self.metrics.ejections.labels(route.name).inc()
+        ex.stale = False
         if retryable and self.retry and ex.tries < 2 and not ex.forwarded:
             others = [t for t in route.targets if t is not target]
             nxt = choose(others, now, self.rng) if others else target
