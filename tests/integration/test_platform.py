@@ -172,14 +172,23 @@ def test_control_plane_restart_keeps_services_and_replicas(up: PierUp) -> None:
     # the replicas outlive the control plane ...
     for pid in before.values():
         os.kill(pid, 0)
+    # ... and one of them dies while no control plane watches
+    lost_id, lost_pid = sorted(before.items())[0]
+    os.kill(lost_pid, signal.SIGKILL)
     up.start()
-    # ... and the new one adopts them rather than starting others
-    doc = wait_for(
-        "the service to be running again",
-        lambda: (d := describe(up, "hpt"))["ready"] == 3 and d,
-        up,
-    )
-    assert {r["id"]: r["pid"] for r in _replicas(doc)} == before
+
+    def converged() -> dict[str, Any] | None:
+        d = describe(up, "hpt")
+        return d if d["ready"] == 3 and len(_replicas(d)) == 3 else None
+
+    doc = wait_for("the service to be running again", converged, up)
+    after = {r["id"]: r["pid"] for r in _replicas(doc)}
+    # the live ones were adopted (same pids), the dead one replaced
+    kept = {k: v for k, v in before.items() if k != lost_id}
+    assert {k: after.get(k) for k in kept} == kept
+    assert after.get(lost_id) != lost_pid
+    kinds = [e["kind"] for e in up.cli_json("events", "hpt")["events"]]
+    assert "replica_adopted" in kinds
     r = httpx.post(up.gateway + "/v1/models/hpt:predict", json=PREDICT)
     assert r.status_code == 200 and r.json() == {"predictions": [2.5, 3.0, 4.5]}
 
