@@ -142,3 +142,55 @@ def test_missing_bucket_and_unknown_scheme(s3: S3Server) -> None:
     )
     odd = pier("models", "ls", "ftp://host/x", env=s3.env())
     assert odd.returncode == 1 and "ftp" in odd.stderr
+
+
+def test_one_model_from_s3_under_a_chosen_name(s3: S3Server, tmp_path: Path) -> None:
+    """`pier serve --model NAME=s3://…`, as a replica of `pier up` runs: versions folder or one file."""
+    s3.create_bucket("single")
+    local = tmp_path / "hpt"
+    (local / "1").mkdir(parents=True)
+    (local / "1" / "model.onnx").write_bytes(demo.half_plus_two_onnx())
+    assert (
+        pier(
+            "models", "push", str(local), "s3://single/hpt", "--no-progress", env=s3.env()
+        ).returncode
+        == 0
+    )
+    one_file = local / "1" / "model.onnx"
+    assert (
+        pier(
+            "models",
+            "push",
+            str(one_file),
+            "s3://single/file/model.onnx",
+            "--no-progress",
+            env=s3.env(),
+        ).returncode
+        == 0
+    )
+    config = tmp_path / "config.json"
+    config.write_text('{"runtime": "onnx"}')
+
+    for name, uri in (("svc", "s3://single/hpt"), ("onefile", "s3://single/file/model.onnx")):
+        cache = tmp_path / f"cache-{name}"
+        srv = PierServer(
+            "",
+            tmp_path,
+            "--model",
+            f"{name}={uri}",
+            "--model-config",
+            str(config),
+            "--cache-dir",
+            str(cache),
+            env=s3.env(),
+        )
+        try:
+            srv.wait_ready()
+            r = httpx.post(
+                f"{srv.url}/v1/models/{name}:predict", json={"instances": [1.0, 2.0, 5.0]}
+            )
+            assert r.json() == {"predictions": [2.5, 3.0, 4.5]}, srv.log()
+            assert any(cache.iterdir())
+        finally:
+            srv.stop()
+        assert "testing-secret-key" not in srv.log()
