@@ -17,11 +17,10 @@ from pier.errors import ConfigError, StorageNotFound
 from pier.serving.modelconfig import (
     CONFIG_FILENAMES,
     ModelConfig,
-    find_config_file,
     load_config,
     parse_config_file,
 )
-from pier.serving.sources import Stamp, version_numbers
+from pier.serving.sources import Stamp, config_file_stamp, files_stamp, version_numbers
 from pier.storage import (
     ModelCache,
     StorageOptions,
@@ -33,6 +32,8 @@ from pier.storage import (
 )
 
 log = logging.getLogger(__name__)
+
+_CONFIG_NAMES = frozenset(CONFIG_FILENAMES)
 
 
 def parse_model_option(text: str) -> tuple[str, str]:
@@ -144,14 +145,7 @@ class SingleModelSource:
 
     def config_stamp(self, model: str) -> Stamp:
         if self.uri.is_local:
-            found = find_config_file(Path(self.uri.path))
-            if found is None:
-                return ()
-            try:
-                st = found.stat()
-            except OSError:
-                return ()
-            return ((found.name, st.st_size, str(st.st_mtime_ns)),)
+            return config_file_stamp(Path(self.uri.path))
         entry = self._remote_config_name()
         return (("", 0, identity(self.uri.join(entry), self._options)),) if entry else ()
 
@@ -179,23 +173,8 @@ class SingleModelSource:
         layout, _ = self._layout()
         if not self.uri.is_local:
             return (("", 0, identity(self._version_uri(layout, version), self._options)),)
-        root = Path(self._version_uri(layout, version).path)
-        files = [root] if root.is_file() else sorted(root.rglob("*"))
-        items: list[tuple[str, int, str]] = []
-        for p in files[:10_000]:
-            try:
-                if p.is_file() and p.name not in CONFIG_FILENAMES:
-                    st = p.stat()
-                    items.append(
-                        (
-                            p.name if p == root else str(p.relative_to(root)),
-                            st.st_size,
-                            str(st.st_mtime_ns),
-                        )
-                    )
-            except OSError:
-                continue
-        return tuple(items)
+        # Config files sit beside the model files in a flat folder: they are not the model.
+        return files_stamp(Path(self._version_uri(layout, version).path), skip=_CONFIG_NAMES)
 
     def materialize(self, model: str, version: int) -> Path:
         layout, _ = self._layout()

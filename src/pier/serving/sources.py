@@ -72,6 +72,35 @@ def version_numbers(names: list[str]) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit() and int(n) > 0)
 
 
+def config_file_stamp(folder: Path) -> Stamp:
+    """Name, size and mtime of the folder's config file; empty when it has none."""
+    path = find_config_file(folder)
+    if path is None:
+        return ()
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return ((path.name, st.st_size, str(st.st_mtime_ns)),)
+
+
+def files_stamp(root: Path, limit: int = 10_000, skip: frozenset[str] = frozenset()) -> Stamp:
+    """Relative path, size and mtime of every file under ``root`` (or of ``root``, a file)."""
+    candidates = [root] if root.is_file() else sorted(root.rglob("*"))
+    items: list[tuple[str, int, str]] = []
+    for p in candidates:
+        if len(items) >= limit:
+            break
+        try:
+            if p.is_file() and p.name not in skip:
+                st = p.stat()
+                name = p.name if p == root else str(p.relative_to(root))
+                items.append((name, st.st_size, str(st.st_mtime_ns)))
+        except OSError:
+            continue
+    return tuple(items)
+
+
 class LocalSource:
     """A model repository in a local folder."""
 
@@ -95,31 +124,13 @@ class LocalSource:
             return []
 
     def config_stamp(self, model: str) -> Stamp:
-        path = find_config_file(self.root / model)
-        if path is None:
-            return ()
-        try:
-            st = path.stat()
-        except OSError:
-            return ()
-        return ((path.name, st.st_size, str(st.st_mtime_ns)),)
+        return config_file_stamp(self.root / model)
 
     def load_config(self, model: str) -> ModelConfig:
         return load_config(self.root / model)
 
     def version_stamp(self, model: str, version: int, limit: int = 10_000) -> Stamp:
-        folder = self.root / model / str(version)
-        items: list[tuple[str, int, str]] = []
-        for p in sorted(folder.rglob("*")):
-            if len(items) >= limit:
-                break
-            try:
-                if p.is_file():
-                    st = p.stat()
-                    items.append((str(p.relative_to(folder)), st.st_size, str(st.st_mtime_ns)))
-            except OSError:
-                continue
-        return tuple(items)
+        return files_stamp(self.root / model / str(version), limit)
 
     def materialize(self, model: str, version: int) -> Path:
         return self.root / model / str(version)
