@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from pier.control.orchestrators.base import Orchestrator, ReplicaEvent, RevisionPlan
@@ -40,20 +39,17 @@ class Controller:
         routes: RouteSink,
         *,
         interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.orchestrator = orchestrator
         self.routes = routes
         self.interval = interval
-        self.clock = clock
         self._wake = asyncio.Event()
         self._events: list[ReplicaEvent] = []
         self._specs: dict[tuple[str, int], dict[str, Any]] = {}
         self._failures: dict[str, str] = {}  # action key -> last failure message
         self._routed: set[str] = set()
         self._desired: list[Desired] = []
-        self.passes = 0
 
     # -- sinks the orchestrator calls (from its own tasks; they must not block) --------
 
@@ -95,11 +91,10 @@ class Controller:
         actions = diff(self._desired, self.orchestrator.observe())
         for action in actions:
             await self._act(action)
-        self.publish_routes()
         observed = self.orchestrator.observe()
+        self.publish_routes(observed)
         await asyncio.to_thread(self.store.sync_replicas, observed)
         await self._flush_events()
-        self.passes += 1
 
     def _read_desired(self) -> list[Desired]:
         out = []
@@ -167,10 +162,10 @@ class Controller:
 
     # -- routes -------------------------------------------------------------------------
 
-    def publish_routes(self) -> None:
+    def publish_routes(self, observed: list[ReplicaRecord] | None = None) -> None:
         """Hand every desired service's ready replicas to the route sink; drop the rest."""
         ready: dict[str, list[ReplicaRecord]] = {d.service: [] for d in self._desired}
-        for r in self.orchestrator.observe():
+        for r in self.orchestrator.observe() if observed is None else observed:
             if r.state == ReplicaState.READY and r.service in ready:
                 ready[r.service].append(r)
         for service, replicas in ready.items():

@@ -12,7 +12,7 @@ the old one serving.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,8 +82,3 @@ def diff(desired: Iterable[Desired], observed: Iterable[ReplicaRecord]) -> list[
 
 def _ready(replicas: list[ReplicaRecord]) -> int:
     return sum(1 for r in replicas if r.state == ReplicaState.READY)
-
-
-def ready_counts(observed: Iterable[ReplicaRecord]) -> Counter[tuple[str, int]]:
-    """Ready replicas per (service, revision)."""
-    return Counter((r.service, r.revision) for r in observed if r.state == ReplicaState.READY)
