@@ -43,6 +43,7 @@ from harness import (
     require_wrk,
     run_wrk,
     server,
+    summed_errors,
     table,
     write_json,
 )
@@ -104,10 +105,7 @@ def combine(results: list[WrkResult]) -> WrkResult:
     if len(results) == 1:
         return results[0]
     total = sum(r.requests for r in results) or 1
-    errors: dict[str, int] = {}
-    for r in results:
-        for k, v in r.errors.items():
-            errors[k] = errors.get(k, 0) + v
+    errors = summed_errors(results)
     return WrkResult(
         requests=sum(r.requests for r in results),
         duration_s=max(r.duration_s for r in results),

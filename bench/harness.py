@@ -107,6 +107,15 @@ class WrkResult:
         return asdict(self)
 
 
+def summed_errors(results: Sequence[WrkResult]) -> dict[str, int]:
+    """wrk's error counts of several runs, added up by kind."""
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r.errors.items():
+            errors[k] = errors.get(k, 0) + v
+    return errors
+
+
 def median_result(results: Sequence[WrkResult]) -> WrkResult:
     """Several runs of one scenario as one: medians of the rates and latencies, sums of counts.
 
@@ -117,10 +126,7 @@ def median_result(results: Sequence[WrkResult]) -> WrkResult:
     def med(attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in results))
 
-    errors: dict[str, int] = {}
-    for r in results:
-        for k, v in r.errors.items():
-            errors[k] = errors.get(k, 0) + v
+    errors = summed_errors(results)
     return WrkResult(
         requests=sum(r.requests for r in results),
         duration_s=sum(r.duration_s for r in results),

@@ -16,11 +16,12 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.integration.server import free_port
 
 USER = "pier"  # the superuser initdb creates; trust auth, so no password
 _SEARCH = ["/usr/local/bin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
@@ -43,13 +44,6 @@ def postgres_missing() -> str | None:
     if absent:
         return f"PostgreSQL binaries not found ({', '.join(absent)} not on PATH nor in {_SEARCH})"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PostgresServer:
@@ -97,7 +91,7 @@ class PostgresServer:
         if init.returncode != 0:
             shutil.rmtree(root, ignore_errors=True)
             raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout}{init.stderr}")
-        port = _free_port()
+        port = free_port()
         log_file = log.open("wb")
         proc = subprocess.Popen(
             [

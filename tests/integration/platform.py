@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.server import free_port
+from tests.integration.server import free_port, terminate
 
 PIER = [sys.executable, "-m", "pier"]
 
@@ -113,14 +112,7 @@ class PierUp:
 
     def stop(self, timeout: float = 60) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
 
 class Load:

@@ -75,15 +75,21 @@ class PierServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc, timeout)
         self._log.close()
-        return self.proc.returncode
+        return code
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def wait_for(predicate: object, timeout: float = 20.0, interval: float = 0.1) -> None:
