@@ -38,6 +38,12 @@ def choose(backends: Sequence[S], now: float, rng: random.Random) -> S:
     n = len(backends)
     if n == 1:
         return backends[0]
+    if n == 2 and not (backends[0].ejected_until or backends[1].ejected_until):
+        # The common pair, neither ever ejected: both are the "two choices"; no list to build.
+        a, b = backends
+        if a.inflight == b.inflight:
+            return a if rng.random() < 0.5 else b
+        return a if a.inflight < b.inflight else b
     candidates = [b for b in backends if b.ejected_until <= now]
     m = len(candidates)
     if m == 1:

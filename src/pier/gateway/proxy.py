@@ -40,17 +40,7 @@ class Proxy:
         targets = route.targets
         if not targets:
             return False
-        if len(targets) == 2 and not (targets[0].ejected_until or targets[1].ejected_until):
-            # choose() for two replicas neither ever ejected: the less busy, a tie at random
-            a, b = targets
-            if a.inflight == b.inflight:
-                target = a if self.rng.random() < 0.5 else b
-            else:
-                target = a if a.inflight < b.inflight else b
-        elif len(targets) == 1:
-            target = targets[0]
-        else:
-            target = choose(targets, self.clock(), self.rng)
+        target = targets[0] if len(targets) == 1 else choose(targets, self.clock(), self.rng)
         route.inflight += 1
         self._send(ex, target, False)
         return True
