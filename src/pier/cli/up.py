@@ -215,7 +215,7 @@ async def run_up(settings: UpSettings) -> int:
 
 async def _deploy(files: list[Path], api_url: str, token: str) -> None:
     """Create (or update) the services in ``files`` through the management API."""
-    from pier.client import PierClient
+    from pier.client import PierAPIError, PierClient
     from pier.spec import load_spec_bytes, resolve_local_paths
 
     def go() -> None:
@@ -226,13 +226,14 @@ async def _deploy(files: list[Path], api_url: str, token: str) -> None:
                 spec = resolve_local_paths(parsed.spec, path.resolve().parent)
                 body = spec.model_dump(mode="json")
                 try:
-                    client.get(spec.name)
-                except PierError:
                     client.create(body)
-                    print(f"  deployed        {spec.name} from {path}", flush=True)
-                else:
-                    client.update(spec.name, body)
-                    print(f"  updated         {spec.name} from {path}", flush=True)
+                    done = "deployed"
+                except PierAPIError as exc:
+                    if exc.code != "already_exists":
+                        raise
+                    changed = client.update(spec.name, body)["changed"]
+                    done = "updated" if changed else "unchanged"
+                print(f"  {done:15} {spec.name} from {path}", flush=True)
         finally:
             client.close()
 
