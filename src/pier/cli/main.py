@@ -96,11 +96,11 @@ def _storage_errors() -> Iterator[None]:
 
 def _register() -> None:
     from pier.cli.platform_cmds import COMMANDS
-    from pier.cli.serve_options import serve_command
+    from pier.cli.serve_cmd import serve
     from pier.cli.spec_cmd import spec
     from pier.cli.up import up_command
 
-    cli.add_command(serve_command)
+    cli.add_command(serve)
     cli.add_command(up_command)
     cli.add_command(spec)
     for command in COMMANDS:

@@ -1,9 +1,8 @@
-"""``pier serve``: its options generated from ServerSettings, the one place a setting is defined.
+"""``pier serve``'s options, generated from ServerSettings: the one place a setting is defined.
 
 An option the user did not give is not passed on, so ServerSettings fills it from the
 ``PIER_*`` environment, then from its default: command line > environment > default.
-Building the options imports pydantic, so it waits until ``pier serve`` itself parses or
-prints help; ``pier --help`` never pays for it.
+Nothing here imports pydantic until the options are built.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -142,15 +140,6 @@ def setting_options() -> list[click.Option]:
     return options
 
 
-class ServeCommand(click.Command):
-    """A command whose options are built on first use, from ServerSettings."""
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if not self.params:
-            self.params = list(setting_options())
-        return super().get_params(ctx)
-
-
 def settings_from(given: dict[str, Any]) -> ServerSettings:
     """ServerSettings from the options given on the command line, the environment and defaults.
 
@@ -186,29 +175,3 @@ def problems(exc: ValidationError, given: set[str]) -> Iterator[str]:
             continue
         name = str(err["loc"][0])
         yield f"{flag_of(name) if name in given else env_of(name)}: {message}"
-
-
-def _serve(**values: Any) -> None:
-    """Serve every model in a model repository (or one model) over HTTP and gRPC.
-
-    Every option can also be set as the variable shown with it (PIER_<FIELD>); an option
-    on the command line wins over the variable.
-    """
-    ctx = click.get_current_context()
-    given = {
-        name: value
-        for name, value in values.items()
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-    }
-    settings = settings_from(given)
-    from pier.serving.server import serve as run
-
-    sys.exit(run(settings))
-
-
-serve_command = ServeCommand(
-    "serve",
-    callback=_serve,
-    help=_serve.__doc__,
-    short_help="Serve a model repository (or one model) over HTTP and gRPC.",
-)

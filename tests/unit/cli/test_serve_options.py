@@ -12,14 +12,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pier.cli.serve_options import (
-    ServeCommand,
-    env_of,
-    flag_of,
-    serve_command,
-    setting_options,
-    settings_from,
-)
+from pier.cli.serve_cmd import ServeCommand, serve
+from pier.cli.serve_options import env_of, flag_of, setting_options, settings_from
 from pier.config import ServerSettings
 
 # The flags users and scripts already know (README, `pier up`'s replicas, bench, tests).
@@ -57,7 +51,7 @@ def test_the_known_flags_are_kept() -> None:
 
 
 def test_help_shows_each_default_and_variable() -> None:
-    out = CliRunner().invoke(serve_command, ["--help"], terminal_width=200)
+    out = CliRunner().invoke(serve, ["--help"], terminal_width=200)
     assert out.exit_code == 0, out.output
     assert "PIER_HTTP_PORT; default: 8501; 0<=x<=65535]" in out.output
     assert "PIER_ACCESS_LOG; default: access-log]" in out.output
@@ -134,7 +128,7 @@ def test_a_source_on_the_command_line_replaces_the_other_from_the_environment(
 def test_bad_values_name_where_they_came_from(
     args: list[str], env: dict[str, str], expected: str
 ) -> None:
-    out = CliRunner().invoke(serve_command, args, env=env)
+    out = CliRunner().invoke(serve, args, env=env)
     assert out.exit_code == 2 and expected in out.output, out.output
 
 
@@ -143,9 +137,9 @@ def test_pier_help_builds_no_setting_options() -> None:
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from pier.cli.main import cli\n"
-        "from pier.cli.serve_options import serve_command\n"
+        "from pier.cli.serve_cmd import serve\n"
         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
-        "print(len(serve_command.params), 'pier.config' in sys.modules)\n"
+        "print(len(serve.params), 'pier.config' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False"]
