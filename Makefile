@@ -22,8 +22,9 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet 'uv>=0.9'
 
 $(DEMO_STAMP): pyproject.toml setup.py | $(BIN)/uv
-	$(UV) -e '.[demo]'
-	# Editable installs leave the gRPC modules to us: generate them from the .proto files.
+	# Editable installs leave the gRPC modules to us: generate them from the .proto files,
+	# with the grpcio-tools that the build uses (pyproject.toml's build-system).
+	$(UV) -e '.[demo]' 'grpcio-tools==1.80.1'
 	$(BIN)/python -m pier.serving.protocols.grpc.generate
 	touch $@
 
