@@ -93,6 +93,7 @@ def test_command_line_then_environment_then_default(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PIER_MODEL_REPOSITORY", "/from-env")
     monkeypatch.setenv("PIER_HTTP_PORT", "9001")
     monkeypatch.setenv("PIER_LOAD_MODELS", "a, b")
+    monkeypatch.setenv("PIER_HOME", "/home-of-pier-up")  # not a server setting: ignored
     from_env = settings_from({})
     assert (from_env.model_repository, from_env.http_port) == ("/from-env", 9001)
     assert from_env.load_models == ["a", "b"] and from_env.grpc_port == 8500
