@@ -26,8 +26,15 @@ def checkout(tmp_path: Path) -> Path:
 
 def _plan(checkout: Path, target: str) -> str:
     """What ``make -n target`` would run."""
+    # Run from `make test` itself, make would pass its own flags and level down.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     out = subprocess.run(
-        ["make", "-n", target], cwd=checkout, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", target],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout
 
@@ -57,7 +64,7 @@ def test_test_after_demo_adds_the_rest(checkout: Path) -> None:
 def test_fresh_clone_test_installs_everything(checkout: Path) -> None:
     plan = _plan(checkout, "test")
     assert plan.index("-e '.[demo]'") < plan.index("torch==2.13.0") < plan.index("[all,dev]")
-    assert plan.index("[all,dev]") < plan.index("pytest")
+    assert plan.index("[all,dev]") < plan.index(".venv/bin/pytest")
 
 
 def test_changed_metadata_reinstalls_both_levels(checkout: Path) -> None:
