@@ -215,11 +215,13 @@ def _make_server_class() -> type[Any]:
 def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
     import uvicorn
 
+    from pier.serving.protocols.head_limits import BoundedHttpToolsProtocol
+
     _Server = _make_server_class()
     app = ModelServer(settings)
     config = uvicorn.Config(
         app,
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         lifespan="on",
         access_log=False,
