@@ -172,15 +172,24 @@ def test_one_value_filling_a_huge_shape_is_refused_before_allocating(server: Pie
 # --- 4 and 5: a server of its own (loads change state; a small max_elements) ----------
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PierServer]:
-    root = tmp_path_factory.mktemp("bounds-models")
+def own_server(factory: pytest.TempPathFactory, *args: str) -> Iterator[PierServer]:
+    root = factory.mktemp("bounds-models")
     (root / "half_plus_two" / "1").mkdir(parents=True)
     (root / "half_plus_two" / "1" / "model.onnx").write_bytes(demo.half_plus_two_onnx())
-    srv = PierServer(root, tmp_path_factory.mktemp("bounds-logs"), "--max-elements", "4")
+    srv = PierServer(root, factory.mktemp("bounds-logs"), *args)
     srv.wait_ready()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PierServer]:
+    yield from own_server(tmp_path_factory, "--max-elements", "4")
+
+
+@pytest.fixture(scope="module")
+def reloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PierServer]:
+    yield from own_server(tmp_path_factory)
 
 
 def test_max_elements_setting_reaches_every_protocol(small: PierServer) -> None:
@@ -204,8 +213,8 @@ def test_max_elements_setting_reaches_every_protocol(small: PierServer) -> None:
     reference_call(url)
 
 
-def test_a_bad_config_on_reload_keeps_the_model_serving(small: PierServer) -> None:
-    url = small.url
+def test_a_bad_config_on_reload_keeps_the_model_serving(reloadable: PierServer) -> None:
+    url = reloadable.url
     load = f"{url}/v2/repository/models/half_plus_two/load"
     r = httpx.post(load, json={"parameters": {"config": BAD_CONFIG}}, timeout=30)
     assert r.status_code == 400, r.text
@@ -214,7 +223,7 @@ def test_a_bad_config_on_reload_keeps_the_model_serving(small: PierServer) -> No
     assert httpx.get(url + "/v2/models/half_plus_two/ready", timeout=10).status_code == 200
     req = pb.RepositoryModelLoadRequest(model_name="half_plus_two")
     req.parameters["config"].string_param = BAD_CONFIG
-    with grpc.insecure_channel(small.grpc_target) as channel:
+    with grpc.insecure_channel(reloadable.grpc_target) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
             stub.RepositoryModelLoad(req, timeout=30)
