@@ -137,6 +137,16 @@ def test_versions_of_unicode_digits_are_a_400(server: PierServer) -> None:
                 stub.ModelReady(pb.ModelReadyRequest(name="half_plus_two", version=version))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         reference_call(url)
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = "half_plus_two"
+    req.model_spec.version.value = -1
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(req, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    assert "version -1 is out of range" in (info.value.details() or "")
+    reference_call(url)
 
 
 # --- 3. nesting depth -----------------------------------------------------------------

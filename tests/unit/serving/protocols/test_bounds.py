@@ -216,3 +216,26 @@ def test_max_elements_in_tf_rest_rows_and_columns() -> None:
                 tfserving.decode_predict(json.dumps(doc).encode(), specs, limit)
     ok = tfserving.decode_predict(b'{"instances": [1.0, 2.0, 5.0]}', [X], limit)
     assert ok.inputs["x"].tolist() == [1.0, 2.0, 5.0]
+
+
+def test_numbers_in_binary_requests_are_bounded() -> None:
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": 2**63},
+                }
+            ]
+        }
+    )
+    with pytest.raises(InvalidInput, match="binary_data_size is 9223372036854775808"):
+        v2.decode_infer_request(header + b"\0" * 8, len(header))
+    # A BYTES length prefix past the data is refused, not read past or allocated.
+    body, n = v2_binary([1], struct.pack("<I", 2**32 - 1) + b"ab", "BYTES")
+    with pytest.raises(InvalidInput, match="claims 4294967295 bytes but 2 remain"):
+        v2.decode_infer_request(body, n)
+    with pytest.raises(InvalidInput, match="Inference-Header-Content-Length is 99"):
+        v2.decode_infer_request(b"{}", 99)
