@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 
-from pier.cli.platform_cmds import COMMANDS
+from pier.cli.main import cli
 from pier.client import PierClient, guess_protocol
 from pier.control.api import create_api
 from pier.control.home import PierHome
@@ -103,15 +102,11 @@ def api(store: Store, gateway: str) -> Iterator[str]:
 @pytest.fixture
 def pier(api: str) -> Any:
     """Runs `pier ARGS` against the test API; returns click's Result."""
-    group = click.Group("pier")
-    for command in COMMANDS:
-        group.add_command(command)
-
     def run(*args: str, input: str | None = None, connect: bool = True) -> Result:
         extra = ["--api", api, "--token", TOKEN] if connect else []
-        return CliRunner().invoke(group, [*args, *extra], input=input, env={"PIER_HOME": None})
+        return CliRunner().invoke(cli, [*args, *extra], input=input, env={"PIER_HOME": None})
 
-    run.group = group  # type: ignore[attr-defined]
+    run.group = cli  # type: ignore[attr-defined]
     return run
 
 
@@ -291,7 +286,8 @@ def test_scale_stop_start_and_events(pier: Any, store: Store, tmp_path: Path) ->
     assert store.get_service("iris").replicas == 3
     assert pier("stop", "iris").exit_code == 0 and store.get_service("iris").stopped
     assert pier("scale", "iris", "2", "--timeout", "5").exit_code == 0  # stopped: nothing to wait
-    assert pier("start", "iris").exit_code == 0 and not store.get_service("iris").stopped
+    assert pier("start", "iris", "--no-wait").exit_code == 0
+    assert not store.get_service("iris").stopped
     table = pier("events", "iris").stdout.splitlines()
     assert table[0].split() == ["TIME", "KIND", "REVISION", "REPLICA", "MESSAGE"]
     kinds = [line.split()[2] for line in table[1:]]
