@@ -8,106 +8,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from pier.cli.main import cli
 from pier.client import PierClient, guess_protocol
-from pier.control.api import create_api
 from pier.control.home import PierHome
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
-
-TOKEN = "cli-test-token"
-
-
-class Hooks:
-    """ControlHooks without a controller: counts wakes, serves two log lines."""
-
-    def __init__(self) -> None:
-        self.wakes = 0
-
-    def wake(self) -> None:
-        self.wakes += 1
-
-    async def logs(
-        self, service: str, replica: str | None, tail: int, follow: bool
-    ) -> AsyncIterator[str]:
-        for line in (f"{service} {replica or 'all'} line 1", f"{service} line 2"):
-            yield line
-
-
-class ThreadServer:
-    """An ASGI app served by uvicorn on a free 127.0.0.1 port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-async def echo_gateway(scope: Any, receive: Any, send: Any) -> None:
-    """A stand-in gateway: answers every POST with its path and the JSON body it got."""
-    assert scope["type"] == "http"
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    answer = json.dumps({"path": scope["path"], "body": json.loads(body)}).encode()
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def gateway() -> Iterator[str]:
-    with ThreadServer(echo_gateway) as url:
-        yield url
-
-
-@pytest.fixture
-def api(store: Store, gateway: str) -> Iterator[str]:
-    with ThreadServer(create_api(store, Hooks(), TOKEN, gateway_url=gateway)) as url:
-        yield url
-
-
-@pytest.fixture
-def pier(api: str) -> Any:
-    """Runs `pier ARGS` against the test API; returns click's Result."""
-    def run(*args: str, input: str | None = None, connect: bool = True) -> Result:
-        extra = ["--api", api, "--token", TOKEN] if connect else []
-        return CliRunner().invoke(cli, [*args, *extra], input=input, env={"PIER_HOME": None})
-
-    run.group = cli  # type: ignore[attr-defined]
-    return run
+from tests.unit.cli.apiserver import TOKEN, ThreadServer, echo_gateway
 
 
 @pytest.fixture
