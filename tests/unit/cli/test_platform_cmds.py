@@ -207,6 +207,25 @@ def test_scale_stop_start_and_events(pier: Any, store: Store, tmp_path: Path) ->
     assert [e["kind"] for e in doc["events"]] == ["scaled", "started"]
 
 
+def test_start_waits_like_create_update_and_scale(
+    pier: Any, store: Store, tmp_path: Path
+) -> None:
+    pier("create", str(pier_file(tmp_path)), "--no-wait")
+    assert pier("stop", "iris").exit_code == 0
+    started = time.monotonic()
+    result = pier("start", "iris", "--timeout", "0.5")  # nothing runs replicas here
+    assert result.exit_code == 1, result.output
+    assert "started service iris (1 replica(s))" in result.stderr
+    assert "ready 0/1  pending  revision 1" in result.stderr
+    assert "not ready after 0.5s" in result.stderr
+    assert time.monotonic() - started < 5
+    ready(store, "iris", "r1")
+    assert pier("stop", "iris").exit_code == 0
+    result = pier("start", "iris", "--timeout", "10")
+    assert result.exit_code == 0, result.output
+    assert "service iris is running: 1/1 ready" in result.stderr
+
+
 @pytest.mark.parametrize("count", ["-1", "65", "two"])
 def test_scale_out_of_range_is_a_usage_error(pier: Any, count: str) -> None:
     assert pier("scale", "iris", count).exit_code == 2
