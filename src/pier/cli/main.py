@@ -8,7 +8,7 @@ and a test checks it against the commands themselves.
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import click
 
@@ -115,8 +115,8 @@ COMMANDS: dict[str, Entry] = {
 class LazyGroup(click.Group):
     """A group that loads a subcommand's module when the subcommand is asked for, not before."""
 
-    def __init__(self, *args: object, lazy: dict[str, Entry], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, lazy: dict[str, Entry], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
