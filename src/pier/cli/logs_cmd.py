@@ -25,7 +25,13 @@ _END = object()
 @click.argument("name")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--replica", default=None, metavar="ID", help="Only this replica's lines.")
-@click.option("--tail", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option(
+    "--tail",
+    type=click.IntRange(0, 100_000),
+    default=100,
+    show_default=True,
+    help="Lines of history per replica.",
+)
 @click.option(
     "-o",
     "--output",

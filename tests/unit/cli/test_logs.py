@@ -65,8 +65,10 @@ def two_replicas(store: Store, pier: Any, tmp_path: Path) -> None:
     spec = tmp_path / "iris.yaml"
     spec.write_text("name: iris\nmodel: s3://bucket/iris\nprocessor: sklearn\nreplicas: 2\n")
     assert pier("create", str(spec), "--no-wait").exit_code == 0
-    for rid in ("iris-1-a", "iris-1-b"):
-        store.put_replica(ReplicaRecord(rid, "iris", 1, ReplicaState.READY, "127.0.0.1:1"))
+    store.sync_replicas(
+        ReplicaRecord(rid, "iris", 1, ReplicaState.READY, "127.0.0.1:1")
+        for rid in ("iris-1-a", "iris-1-b")
+    )
 
 
 # -- formatting (pure) ----------------------------------------------------------------------
@@ -161,7 +163,7 @@ def test_a_lone_replica_is_named_though_the_api_does_not_prefix(
     spec = tmp_path / "iris.yaml"
     spec.write_text("name: iris\nmodel: s3://bucket/iris\nprocessor: sklearn\n")
     pier("create", str(spec), "--no-wait")
-    store.put_replica(ReplicaRecord("iris-1-a", "iris", 1, ReplicaState.READY, "127.0.0.1:1"))
+    store.sync_replicas([ReplicaRecord("iris-1-a", "iris", 1, ReplicaState.READY, "127.0.0.1:1")])
     hooks.log_lines = [json.dumps({"ts": T0, "level": "info", "msg": "hello"})]
     result = pier("logs", "iris", "-o", "text")
     assert result.stdout == f"{clock(T0)} iris-1-a INFO    hello\n"
