@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
+from pier import __version__
 from pier.client.transport import Response, Transport, TransportError
 from pier.control.home import PierHome, default_home
 from pier.errors import ConfigError, PierError
@@ -59,9 +60,8 @@ class PierClient:
     def __init__(self, api_url: str, token: str, timeout: float = 30) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
-        self._http = Transport(
-            self.api_url + API_PREFIX, {"Authorization": f"Bearer {token}"}, timeout
-        )
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": f"pier/{__version__}"}
+        self._http = Transport(self.api_url + API_PREFIX, headers, timeout)
         self._gateway: str | None = None
 
     @classmethod

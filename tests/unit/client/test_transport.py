@@ -24,6 +24,7 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.connections = 0
         self.targets: list[str] = []
+        self.heads: list[bytes] = []
         self._thread = threading.Thread(target=self._accept, name="raw-server", daemon=True)
         self._thread.start()
 
@@ -49,6 +50,7 @@ class RawServer:
                 return b""
             data += chunk
         self.targets.append(data.split(b" ", 2)[1].decode())
+        self.heads.append(data)
         return data
 
     def close(self) -> None:
@@ -175,6 +177,8 @@ def test_client_quotes_names_and_words_errors(serve: Callable[[Handler], RawServ
     with PierClient(server.url, "token") as client, pytest.raises(PierAPIError) as missing:
         client.get("a/b?c d#e")
     assert server.targets == ["/api/v1/services/a%2Fb%3Fc%20d%23e"]
+    assert b"\r\nAuthorization: Bearer token\r\n" in server.heads[0]
+    assert b"\r\nUser-Agent: pier/" in server.heads[0]
     assert missing.value.status == 404 and missing.value.message == "service not found"
     html = serve(
         lambda conn, server: (
