@@ -30,8 +30,8 @@ from pier.cli.render import (
     wait_with_progress,
     when,
 )
-from pier.control.home import PierHome, default_home
 from pier.errors import ConfigError, PierError, SpecError
+from pier.home import PierHome, default_home
 
 if TYPE_CHECKING:  # the client (and httpx) load when a command runs, not for `pier --help`
     from pier.client.api import InferProtocol, PierClient

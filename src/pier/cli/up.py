@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import click
 
 from pier.control.controller import Controller
-from pier.control.home import PierHome, default_home
 from pier.control.orchestrators.base import ReplicaEvent
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
+from pier.home import PierHome, default_home
 
 if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
     from pier.gateway import Gateway

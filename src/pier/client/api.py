@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import httpx
 
-from pier.control.home import PierHome, default_home
 from pier.errors import ConfigError, PierError
+from pier.home import PierHome, default_home
 
 API_PREFIX = "/api/v1"
 InferProtocol = Literal["auto", "tfserving", "v2"]

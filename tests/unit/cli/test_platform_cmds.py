@@ -20,9 +20,9 @@ from click.testing import CliRunner, Result
 from pier.cli.platform_cmds import COMMANDS
 from pier.client import PierClient, guess_protocol
 from pier.control.api import create_api
-from pier.control.home import PierHome
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
+from pier.home import PierHome
 
 TOKEN = "cli-test-token"
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import httpx
 from pydantic import ValidationError
 
-from pier.control.home import PierHome
 from pier.control.orchestrators import processes
 from pier.control.orchestrators.base import ChangeSink, EventSink, ReplicaEvent, RevisionPlan
 from pier.control.orchestrators.limits import (
@@ -49,6 +48,7 @@ from pier.control.orchestrators.replica_files import (
     write_atomic,
 )
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
+from pier.home import PierHome
 from pier.spec import ServiceSpec, to_model_config
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pier.control.home import PierHome
 from pier.control.orchestrators.base import ReplicaEvent, RevisionPlan
 from pier.control.orchestrators.limits import Mode
 from pier.control.orchestrators.local import LocalOrchestrator
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
+from pier.home import PierHome
 from pier.serving.demo import half_plus_two_onnx
 from pier.spec import ServiceSpec
 
