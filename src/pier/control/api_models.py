@@ -6,7 +6,7 @@ tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Literal, Protocol
 
@@ -19,6 +19,7 @@ from pier.control.records import (
     RevisionRecord,
     ServiceRecord,
 )
+from pier.spec import ServiceSpec
 
 #: Largest replica count the API accepts for one service (the spec's bound too).
 MAX_REPLICAS = 64
@@ -72,6 +73,11 @@ class ControlHooks(Protocol):
     ) -> AsyncIterator[str]:
         """Log lines of a service's replicas (or one replica): the last ``tail``, then new ones."""
         ...
+
+
+#: Checks what a spec names on this machine (local model and code paths) before it is stored:
+#: ``(field path, message)`` per problem, paths in Pier's form.
+ModelCheck = Callable[[ServiceSpec], list[tuple[str, str]]]
 
 
 class ScaleRequest(BaseModel):

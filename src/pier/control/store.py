@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pier.control.records import (
+    INT64_MAX,
     EventKind,
     EventRecord,
     ReplicaRecord,
@@ -40,6 +41,7 @@ from pier.control.store_schema import (
     services,
 )
 from pier.errors import AlreadyExists, InvalidInput, NotFound, PierError
+from pier.spec.service import suggest
 
 
 class Store:
@@ -218,7 +220,7 @@ class Store:
     def get_revision(self, name: str, number: int) -> RevisionRecord:
         """Revision ``number`` of a service; NotFound names what is missing."""
         with self._read() as conn:
-            row = conn.execute(
+            row = None if not 0 < number <= INT64_MAX else conn.execute(
                 sa.select(revisions).where(
                     revisions.c.service == name, revisions.c.number == number
                 )
@@ -302,6 +304,8 @@ class Store:
         """The newest ``limit`` events of a service with ids above ``after``, oldest first."""
         if limit < 0:
             raise InvalidInput(f"limit must be 0 or more, not {limit}")
+        if after >= INT64_MAX:
+            return []  # no id is larger
         query = (
             sa.select(events)
             .where(events.c.service == service, events.c.id > after)
@@ -369,7 +373,11 @@ class Store:
 
 
 def _check_replicas(replicas: int) -> None:
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+    if (
+        isinstance(replicas, bool)
+        or not isinstance(replicas, int)
+        or not 0 <= replicas <= INT64_MAX
+    ):
         raise InvalidInput(f"replicas must be a whole number 0 or more, not {replicas!r}")
 
 
@@ -380,5 +388,7 @@ def _fetch_service(conn: sa.Connection, name: str, *, lock: bool = False) -> sa.
         query = query.with_for_update()
     row = conn.execute(query).first()
     if row is None:
-        raise NotFound(f"service {name!r} not found; `pier list` shows the services there are")
+        names = conn.execute(sa.select(services.c.name)).scalars()
+        hint = suggest(name, names) or "; `pier list` shows the services there are"
+        raise NotFound(f"service {name!r} not found{hint}")
     return row
