@@ -219,12 +219,12 @@ class Store:
 
     def get_revision(self, name: str, number: int) -> RevisionRecord:
         """Revision ``number`` of a service; NotFound names what is missing."""
+        query = sa.select(revisions).where(
+            revisions.c.service == name, revisions.c.number == number
+        )
         with self._read() as conn:
-            row = None if not 0 < number <= INT64_MAX else conn.execute(
-                sa.select(revisions).where(
-                    revisions.c.service == name, revisions.c.number == number
-                )
-            ).first()
+            # A number past int64 names no revision, and must not reach the driver.
+            row = conn.execute(query).first() if 0 < number <= INT64_MAX else None
             if row is None:
                 current = _fetch_service(conn, name).revision
                 raise NotFound(

@@ -63,7 +63,7 @@ def shown(value: str, limit: int = 80) -> str:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """"; did you mean 'x'?" naming the closest choice, or "" when none is close."""
+    """A "did you mean" hint naming the closest choice, or "" when none is close."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{match[0]}'?" if match else ""
 
@@ -237,9 +237,7 @@ class VersionPolicySpec(_Spec):
                 "'all' can only be true; to serve fewer versions use 'latest' or 'specific'"
             )
         if self.specific is not None and (
-            not self.specific
-            or min(self.specific) < 1
-            or max(self.specific) > MAX_VERSION_NUMBER
+            not self.specific or min(self.specific) < 1 or max(self.specific) > MAX_VERSION_NUMBER
         ):
             raise ValueError(
                 f"'specific' must list positive version numbers up to {MAX_VERSION_NUMBER}"

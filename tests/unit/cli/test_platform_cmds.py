@@ -216,7 +216,7 @@ def test_wait_succeeds_once_replicas_are_ready(pier: Any, store: Store, tmp_path
     result = pier("scale", "iris", "2", "--timeout", "10")
     helper.join()
     assert result.exit_code == 0, result.output
-    assert "ready 1/2  degraded" in result.stderr
+    assert "ready 1/2  scaling" in result.stderr
     assert "service iris is running: 2/2 ready" in result.stderr
 
 
@@ -244,8 +244,8 @@ def test_list_table_and_json(pier: Any, store: Store, tmp_path: Path) -> None:
     table = pier("list").stdout.splitlines()
     assert table[0].split() == ["NAME", "STATUS", "READY", "REVISION", "AGE"]
     assert table[1].split()[:4] == ["alpha", "pending", "0/1", "1"]
-    assert table[2].split()[:4] == ["iris", "degraded", "1/2", "1"]
-    assert table[1].index("pending") == table[2].index("degraded")  # aligned
+    assert table[2].split()[:4] == ["iris", "scaling", "1/2", "1"]
+    assert table[1].index("pending") == table[2].index("scaling")  # aligned
     doc = json.loads(pier("list", "-o", "json").stdout)
     assert [s["name"] for s in doc["services"]] == ["alpha", "iris"]
 

@@ -60,6 +60,7 @@ from pier.spec import ServiceSpec, to_model_config
 
 logger = logging.getLogger(__name__)
 
+
 class Supervisor:
     """Launches, watches, restarts and stops the replicas in ``replicas``.
 
