@@ -2,7 +2,10 @@
 
 Each pass is independent (level-triggered). Every action runs on its own: one that fails
 is logged, recorded as a ``reconcile_failed`` event (once per distinct failure, not every
-pass) and retried on the next pass, while the other services carry on.
+pass) and retried on the next pass, while the other services carry on. Each step of a
+pass is timed with the clock passed in; a step slower than ``slow_step`` seconds is
+logged as a warning naming it, as Ray Serve's controller does, so a stuck store or a slow
+drain shows up in the log instead of as a control plane that merely feels sluggish.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from pier.control.orchestrators.base import Orchestrator, ReplicaEvent, RevisionPlan
 from pier.control.reconciler import Action, Apply, Desired, Remove, diff
@@ -19,6 +23,11 @@ from pier.control.records import EventKind, ReplicaRecord, ReplicaState
 from pier.control.store import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: A step of a reconcile pass slower than this (seconds) is logged as a warning.
+SLOW_STEP_SECONDS = 2.0
 
 
 class RouteSink(Protocol):
@@ -39,11 +48,17 @@ class Controller:
         routes: RouteSink,
         *,
         interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        slow_step: float = SLOW_STEP_SECONDS,
     ) -> None:
         self.store = store
         self.orchestrator = orchestrator
         self.routes = routes
         self.interval = interval
+        self._clock = clock
+        self._slow_step = slow_step
+        #: seconds each step of the last pass took, by step name (also for tests)
+        self.last_pass: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._events: list[ReplicaEvent] = []
         self._specs: dict[tuple[str, int], dict[str, Any]] = {}
@@ -86,15 +101,29 @@ class Controller:
 
     async def reconcile(self) -> None:
         """One pass: flush events, diff desired against observed, act, publish."""
-        await self._flush_events()
-        self._desired = await asyncio.to_thread(self._read_desired)
+        self.last_pass = {}
+        await self._step("flush events", self._flush_events())
+        self._desired = await self._step("read desired", asyncio.to_thread(self._read_desired))
         actions = diff(self._desired, self.orchestrator.observe())
         for action in actions:
-            await self._act(action)
+            await self._step(_step_name(action), self._act(action))
         observed = self.orchestrator.observe()
         self.publish_routes(observed)
-        await asyncio.to_thread(self.store.sync_replicas, observed)
-        await self._flush_events()
+        await self._step("sync replicas", asyncio.to_thread(self.store.sync_replicas, observed))
+        await self._step("flush events", self._flush_events())
+
+    async def _step(self, name: str, work: Awaitable[T]) -> T:
+        """Run one step of the pass, timed; warn when it is slow (whether it worked or not)."""
+        started = self._clock()
+        try:
+            return await work
+        finally:
+            took = self._clock() - started
+            self.last_pass[name] = self.last_pass.get(name, 0.0) + took
+            if took > self._slow_step:
+                log.warning(
+                    "reconcile step %r took %.2fs (over %.2fs)", name, took, self._slow_step
+                )
 
     def _read_desired(self) -> list[Desired]:
         out = []
@@ -111,12 +140,16 @@ class Controller:
             else:
                 await self.orchestrator.delete(action.service, action.revision)
                 self._specs.pop((action.service, action.revision), None)
-                if action.superseded:
+                if action.superseded_by is not None:
+                    # After the events already reported (the new revision's replica_ready,
+                    # the old one's replica_stopped): the history reads in order.
+                    await self._flush_events()
                     await self._record(
                         action.service,
                         EventKind.ROLLOUT_COMPLETE,
-                        f"revision {action.revision} drained and stopped: the rollout is complete",
-                        revision=action.revision,
+                        f"revision {action.superseded_by} serves; revision {action.revision} "
+                        "drained and stopped: the rollout is complete",
+                        revision=action.superseded_by,
                     )
         except asyncio.CancelledError:
             raise
@@ -173,6 +206,11 @@ class Controller:
         for gone in self._routed - set(ready):
             self.routes.remove_routes(gone)
         self._routed = set(ready)
+
+
+def _step_name(action: Action) -> str:
+    verb = "apply" if isinstance(action, Apply) else "remove"
+    return f"{verb} {action.service} revision {action.revision}"
 
 
 def _describe(action: Action) -> str:
