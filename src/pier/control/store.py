@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pier.control.records import (
     INT64_MAX,
@@ -242,30 +241,6 @@ class Store:
         return [revision_record(row) for row in rows]
 
     # -- replicas ---------------------------------------------------------------------
-
-    def put_replica(self, record: ReplicaRecord) -> None:
-        """Insert or replace one replica; NotFound when its service does not exist."""
-        missing = NotFound(f"service {record.service!r} not found (replica {record.id})")
-        with self._write(missing=missing) as conn:
-            if not conn.execute(
-                sa.select(services.c.name).where(services.c.name == record.service)
-            ).first():
-                raise missing
-            values = replica_row(record)
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-                replicas
-            )
-            conn.execute(
-                insert.values(values).on_conflict_do_update(
-                    index_elements=[replicas.c.id],
-                    set_={k: v for k, v in values.items() if k != "id"},
-                )
-            )
-
-    def delete_replica(self, id: str) -> None:
-        """Forget one replica; nothing happens when it is not stored."""
-        with self._write() as conn:
-            conn.execute(replicas.delete().where(replicas.c.id == id))
 
     def list_replicas(self, service: str | None = None) -> list[ReplicaRecord]:
         """Every replica (or one service's), by service then id."""

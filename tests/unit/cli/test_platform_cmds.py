@@ -23,6 +23,7 @@ from pier.control.api import create_api
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
 from pier.home import PierHome
+from tests.replicas import observe
 
 TOKEN = "cli-test-token"
 
@@ -144,7 +145,7 @@ def pier_file(tmp_path: Path, name: str = "iris", replicas: int = 1, **extra: An
 
 
 def ready(store: Store, service: str, id: str, revision: int = 1) -> None:
-    store.put_replica(ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
+    observe(store, ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
 
 
 # -- create ---------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ def test_wait_succeeds_once_replicas_are_ready(pier: Any, store: Store, tmp_path
 
 def test_wait_stops_early_on_failed_replicas(pier: Any, store: Store, tmp_path: Path) -> None:
     pier("create", str(pier_file(tmp_path)), "--no-wait")
-    store.put_replica(
+    observe(store,
         ReplicaRecord("r1", "iris", 1, ReplicaState.FAILED, reason="exit code 1: no model.onnx")
     )
     started = time.monotonic()

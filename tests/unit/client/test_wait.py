@@ -15,6 +15,7 @@ from pier.client import PierClient, ServiceFailed, WaitTimeout
 from pier.control.api import create_api
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
+from tests.replicas import observe
 
 TOKEN = "wait-token"
 LOAD_ERROR = "model failed to load: /m/1/model.onnx: INVALID_PROTOBUF"
@@ -67,7 +68,7 @@ def client(store: Store) -> Iterator[PierClient]:
 
 
 def put(store: Store, id: str, state: ReplicaState, revision: int = 1, **extra: Any) -> None:
-    store.put_replica(ReplicaRecord(id=id, service="iris", revision=revision, state=state, **extra))
+    observe(store, ReplicaRecord(id=id, service="iris", revision=revision, state=state, **extra))
 
 
 def failing(store: Store, id: str, revision: int = 1, *, permanent: bool = True) -> None:

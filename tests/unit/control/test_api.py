@@ -13,6 +13,7 @@ from pier.control.api import create_api
 from pier.control.api_models import service_status
 from pier.control.records import ReplicaRecord, ReplicaState, ServiceRecord
 from pier.control.store import Store
+from tests.replicas import observe
 
 TOKEN = "s3cret-token"
 GATEWAY = "http://127.0.0.1:8080"
@@ -244,7 +245,7 @@ def test_list_services(client: TestClient, store: Store) -> None:
     assert client.get("/api/v1/services").json() == {"services": []}
     client.post("/api/v1/services", json=spec("zeta", replicas=2))
     client.post("/api/v1/services", json=spec("alpha"))
-    store.put_replica(ReplicaRecord(id="z1", service="zeta", revision=1, state=ReplicaState.READY))
+    observe(store, ReplicaRecord(id="z1", service="zeta", revision=1, state=ReplicaState.READY))
     services = client.get("/api/v1/services").json()["services"]
     assert [s["name"] for s in services] == ["alpha", "zeta"]
     zeta = services[1]
@@ -274,14 +275,14 @@ def test_unknown_service_is_404_everywhere(client: TestClient) -> None:
 
 def test_document_shows_replicas_and_status(client: TestClient, store: Store) -> None:
     client.post("/api/v1/services", json=spec(replicas=2))
-    store.put_replica(replica("r1", ReplicaState.READY, address="127.0.0.1:9001", pid=42))
-    store.put_replica(replica("r2", ReplicaState.STARTING))
+    observe(store, replica("r1", ReplicaState.READY, address="127.0.0.1:9001", pid=42))
+    observe(store, replica("r2", ReplicaState.STARTING))
     doc = client.get("/api/v1/services/iris").json()
     assert (doc["ready"], doc["status"]) == (1, "scaling")
     r1 = doc["replica_list"][0]
     assert r1["id"] == "r1" and r1["state"] == "ready" and r1["address"] == "127.0.0.1:9001"
     assert r1["pid"] == 42 and {"restarts", "exit_code", "reason", "limits"} <= set(r1)
-    store.put_replica(replica("r2", ReplicaState.READY))
+    observe(store, replica("r2", ReplicaState.READY))
     assert client.get("/api/v1/services/iris").json()["status"] == "running"
     replicas = client.get("/api/v1/services/iris/replicas").json()["replicas"]
     assert [r["id"] for r in replicas] == ["r1", "r2"]
@@ -388,7 +389,7 @@ def test_scale_with_non_json_body_is_400(client: TestClient) -> None:
 
 def test_stop_and_start(client: TestClient, store: Store, hooks: Hooks) -> None:
     client.post("/api/v1/services", json=spec(replicas=2))
-    store.put_replica(replica("r1", ReplicaState.READY))
+    observe(store, replica("r1", ReplicaState.READY))
     doc = client.post("/api/v1/services/iris/stop").json()
     assert doc["stopped"] is True and doc["status"] == "stopped" and doc["replicas"] == 2
     doc = client.post("/api/v1/services/iris/start").json()
@@ -447,7 +448,7 @@ def test_bad_event_paging_is_400(client: TestClient, params: dict[str, Any]) -> 
 
 def test_logs_stream_plain_text(client: TestClient, store: Store, hooks: Hooks) -> None:
     client.post("/api/v1/services", json=spec())
-    store.put_replica(replica("r1", ReplicaState.READY))
+    observe(store, replica("r1", ReplicaState.READY))
     response = client.get("/api/v1/services/iris/logs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -544,7 +545,7 @@ def test_a_stopped_service_counts_no_replica_ready(client: TestClient, store: St
     # Right after stop the controller's last look still shows ready replicas (being drained).
     client.post("/api/v1/services", json=spec(replicas=2))
     for n in (1, 2):
-        store.put_replica(ReplicaRecord(id=f"i{n}", service="iris", revision=1, state=R))
+        observe(store, ReplicaRecord(id=f"i{n}", service="iris", revision=1, state=R))
     assert client.get("/api/v1/services/iris").json()["ready"] == 2
     client.post("/api/v1/services/iris/stop")
     [listed] = client.get("/api/v1/services").json()["services"]
