@@ -164,6 +164,13 @@ def create_api(
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(TokenAuth(token))])
 
+    def _exists(name: str) -> bool:
+        try:
+            store.get_service(name)
+        except NotFound:
+            return False
+        return True
+
     def document(name: str) -> dict[str, Any]:
         service = store.get_service(name)
         revision = store.get_revision(name, service.revision)
@@ -181,8 +188,9 @@ def create_api(
     def create_service(data: Annotated[dict[str, Any], Depends(spec_body)]) -> dict[str, Any]:
         """Create a service from a spec (Pier or EAS form); revision 1 is stored."""
         parsed = parse_spec(data, "request body")
-        _check_locations(parsed, check_model)
         spec = parsed.spec
+        if not _exists(spec.name):  # a taken name is the 409 to report, whatever the model
+            _check_locations(parsed, check_model)
         store.create_service(spec.name, spec.model_dump(mode="json"), spec.replicas)
         control.wake()
         return {**document(spec.name), "warnings": parsed.warnings}

@@ -299,3 +299,9 @@ def test_missing_python_code_is_a_400_at_its_path(client: TestClient, models: Pa
     r = client.post("/api/v1/services", json=spec)
     assert r.status_code == 400
     assert [p["path"] for p in r.json()["problems"]] == ["code.path"]
+
+
+def test_a_taken_name_is_a_409_whatever_the_model(client: TestClient, models: Path) -> None:
+    create(client, models)
+    r = client.post("/api/v1/services", json={"name": "iris", "model": "/no/such/model"})
+    assert r.status_code == 409, r.text
