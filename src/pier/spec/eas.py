@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pier.spec.service import suggest
+from pier.spec.service import shown, suggest
 
 Loc = tuple[str, ...]
 
@@ -123,6 +123,10 @@ class EasTranslation:
         if loc is not None:
             self.poisoned.add(loc)
             self.origins.setdefault(loc, path)
+
+
+def _quoted(value: Any) -> str:
+    return shown(value) if isinstance(value, str) else repr(value)[:80]
 
 
 def _unknown(key: str, known: set[str]) -> str:
@@ -277,7 +281,7 @@ def _meta_name(name: Any, out: EasTranslation) -> None:
     if current is None:
         out.put(("name",), name, "metadata.name")
     elif current != name:
-        out.fail("metadata.name", f"'{name}' differs from name '{current}'")
+        out.fail("metadata.name", f"{_quoted(name)} differs from name {_quoted(current)}")
 
 
 def _batching(meta: dict[str, Any], out: EasTranslation) -> None:

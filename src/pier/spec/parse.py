@@ -24,6 +24,7 @@ from pier.spec.service import (
 )
 
 TOP = "(top level)"
+_TOO_DEEP = "nested too deeply to be a spec"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def load_spec_bytes(raw: bytes, filename: str) -> ParsedSpec:
             data = json.loads(text)
         except ValueError:
             data = _load_yaml(text, filename)
+        except RecursionError:
+            _raise_file(filename, TOP, _TOO_DEEP)
     return parse_spec(data, filename)
 
 
@@ -77,6 +80,8 @@ def _load_json(text: str, filename: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         _raise_file(filename, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")
+    except RecursionError:
+        _raise_file(filename, TOP, _TOO_DEEP)
 
 
 def _load_yaml(text: str, filename: str) -> Any:
@@ -89,6 +94,8 @@ def _load_yaml(text: str, filename: str) -> Any:
         _raise_file(filename, where, f"invalid YAML: {reason}")
     except yaml.YAMLError as exc:
         _raise_file(filename, TOP, f"invalid YAML: {exc}")
+    except RecursionError:
+        _raise_file(filename, TOP, _TOO_DEEP)
 
 
 def _raise_file(filename: str, where: str, message: str) -> NoReturn:

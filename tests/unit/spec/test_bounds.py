@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pier.errors import SpecError
-from pier.spec import parse_spec
+from pier.spec import load_spec_bytes, parse_spec
 
 
 def base(**extra: Any) -> dict[str, Any]:
@@ -157,3 +157,11 @@ def test_values_at_the_bounds_are_accepted() -> None:
 )
 def test_unknown_fields_suggest_the_closest_one(data: Any, path: str, message: str) -> None:
     assert problems_of(data) == [(path, message)]
+
+
+@pytest.mark.parametrize("filename", ["s.json", "s.yaml", "s.txt"])
+def test_a_file_nested_past_the_recursion_limit_is_a_spec_error(filename: str) -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(SpecError) as info:
+        load_spec_bytes(raw, filename)
+    assert info.value.problems == [("(top level)", "nested too deeply to be a spec")]
