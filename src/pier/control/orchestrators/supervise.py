@@ -159,7 +159,6 @@ class Supervisor:
     def _launch(self, r: Replica, kind: EventKind) -> None:
         """Spawn the replica's process; on failure leave pid None with the reason set."""
         folder = self.home.replicas_dir / r.id
-        res = Resources.from_spec(r.plan.spec)
         try:
             config = to_model_config(ServiceSpec.model_validate(r.plan.spec))
         except ValidationError as exc:
@@ -170,6 +169,7 @@ class Supervisor:
             self.set_state(r, ReplicaState.FAILED)
             self.emit(r, EventKind.REPLICA_EXITED, r.reason)
             return
+        res = Resources.from_spec(r.plan.spec)
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "model-config.json", json.dumps(config).encode())
         if not processes.port_is_free(r.port, self.host):

@@ -301,8 +301,12 @@ def test_logs_tail_then_follow(tmp_path: Path) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize(
+    ("resources", "where"),
+    [({"cpu": 1e308}, "resources.cpu"), ({"memory": "lots"}, "resources.memory")],
+)
 def test_a_stored_spec_out_of_bounds_fails_with_an_event_and_leaves_no_process(
-    tmp_path: Path,
+    tmp_path: Path, resources: dict[str, Any], where: str
 ) -> None:
     # A store written before cpu was bounded may hold cpu: 1e308. It used to spawn the
     # replica, crash its supervising task on the cgroup quota (int(inf)), leave it
@@ -310,14 +314,14 @@ def test_a_stored_spec_out_of_bounds_fails_with_an_event_and_leaves_no_process(
     h = Harness(tmp_path)
 
     async def scenario() -> None:
-        spec = {"name": "hpt", "model": h.model(), "resources": {"cpu": 1e308}}
+        spec = {"name": "hpt", "model": h.model(), "resources": resources}
         try:
             await h.orch.apply(RevisionPlan("hpt", 1, spec), 1)
             [rec] = await h.until(
                 lambda: [r for r in h.orch.observe() if r.state is ReplicaState.FAILED],
                 "the replica to fail",
             )
-            assert "invalid spec" in rec.reason and "resources.cpu" in rec.reason
+            assert rec.reason.startswith(f"invalid spec: {where}: ")
             assert rec.pid is None
             exited = [e for e in h.events if e.kind is EventKind.REPLICA_EXITED]
             assert exited and "invalid spec" in exited[0].message
