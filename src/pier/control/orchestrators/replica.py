@@ -30,6 +30,21 @@ def is_permanent(ever_ready: bool, repeats: int) -> bool:
     return not ever_ready and repeats >= PERMANENT_AFTER
 
 
+def load_error(index: object, model: str) -> str:
+    """From a replica's V2 repository index: the load error when every version of ``model``
+    failed to load; "" while any may still load (or the index says nothing)."""
+    entries = index if isinstance(index, list) else []
+    mine = [e for e in entries if isinstance(e, dict) and e.get("name") == model]
+    # "not loaded" is a model the server has not got to yet (a slow scan or download):
+    # only a version whose load failed carries its error as the reason.
+    if mine and all(
+        e.get("state") == "UNAVAILABLE" and e.get("reason") not in (None, "", "not loaded")
+        for e in mine
+    ):
+        return str(mine[-1]["reason"])
+    return ""
+
+
 def backoff_delay(failures: int, initial: float, maximum: float) -> float:
     """Seconds to wait before restart number ``failures`` in a row (1, 2, …): doubling, capped."""
     return float(min(maximum, initial * 2.0 ** max(0, failures - 1)))

@@ -45,6 +45,7 @@ from pier.control.orchestrators.replica import (
     Replica,
     backoff_delay,
     is_permanent,
+    load_error,
 )
 from pier.control.orchestrators.replica_files import (
     LOG_NAME,
@@ -276,15 +277,7 @@ class Supervisor:
             entries = resp.json() if resp.status_code == 200 else []
         except (httpx.HTTPError, ValueError):
             return ""
-        mine = [e for e in entries if isinstance(e, dict) and e.get("name") == r.plan.service]
-        # "not loaded" is a model the server has not got to yet (a slow scan or download):
-        # only a version whose load failed carries its error as the reason.
-        if mine and all(
-            e.get("state") == "UNAVAILABLE" and e.get("reason") not in (None, "", "not loaded")
-            for e in mine
-        ):
-            return str(mine[-1]["reason"])
-        return ""
+        return load_error(entries, r.plan.service)
 
     def _record_exit(self, r: Replica, ended: processes.Exit, reason: str = "") -> None:
         """Report how the process ended (OOM when the evidence says so) and forget its pid."""

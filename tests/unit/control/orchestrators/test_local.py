@@ -16,7 +16,7 @@ import pytest
 from pier.control.orchestrators.base import ReplicaEvent, RevisionPlan
 from pier.control.orchestrators.limits import Mode
 from pier.control.orchestrators.local import LocalOrchestrator
-from pier.control.orchestrators.replica import is_permanent
+from pier.control.orchestrators.replica import is_permanent, load_error
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
 from pier.home import PierHome
 from pier.serving.demo import half_plus_two_onnx
@@ -341,3 +341,28 @@ def test_a_failure_is_permanent_when_it_repeats_before_ever_serving(
     ever_ready: bool, repeats: int, permanent: bool
 ) -> None:
     assert is_permanent(ever_ready, repeats) is permanent
+
+
+@pytest.mark.parametrize(
+    ("index", "error"),
+    [
+        (
+            [{"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "bad file"}],
+            "bad file",
+        ),
+        ([{"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "not loaded"}], ""),
+        ([{"name": "hpt", "version": "1", "state": "LOADING", "reason": ""}], ""),
+        (
+            [
+                {"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "bad"},
+                {"name": "hpt", "version": "2", "state": "READY", "reason": ""},
+            ],
+            "",
+        ),
+        ([{"name": "other", "state": "UNAVAILABLE", "reason": "bad"}], ""),
+        ({"error": "not a list"}, ""),
+        ([], ""),
+    ],
+)
+def test_the_load_error_is_read_only_when_every_version_failed(index: object, error: str) -> None:
+    assert load_error(index, "hpt") == error
