@@ -37,6 +37,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # Bounds on what a spec may ask for: every number, count, length and depth that comes from
 # outside has one, so that nothing downstream (store, cgroups, the replica) meets a value it
 # cannot hold.
+MIN_CPU = 0.01
 MAX_CPU = 1024.0
 MAX_GPU = 64
 MAX_REPLICAS = 64
@@ -173,13 +174,25 @@ class Resources(_Spec):
     """What each replica asks for; None leaves the amount unbounded."""
 
     cpu: float | None = Field(
-        default=None, gt=0, le=MAX_CPU, description="CPU cores per replica, e.g. 0.5 or 4."
+        default=None,
+        gt=0,
+        le=MAX_CPU,
+        description="CPU cores per replica, e.g. 0.5 or 4 (0.01 to 1024).",
     )
     memory: MemoryMiB | None = Field(
         default=None,
         description="Memory per replica in MiB; strings like '512Mi', '2Gi' or '1G' are converted.",
     )
     gpu: int = Field(default=0, ge=0, le=MAX_GPU, description="GPUs per replica.")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_enforceable(cls, v: float | None) -> float | None:
+        # The kernel's CFS quota has a 1 ms floor per 100 ms period: less cannot be enforced,
+        # and a quota that rounds to 0 would silently mean "no limit".
+        if v is not None and v < MIN_CPU:
+            raise ValueError(f"must be at least {MIN_CPU} (10 millicores)")
+        return v
 
 
 class Batching(_Spec):

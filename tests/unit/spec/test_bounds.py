@@ -42,6 +42,7 @@ def _nested(depth: int) -> dict[str, Any]:
         ({"resources": {"memory": 1e308}}, "resources.memory", "at most 16Ti"),
         ({"resources": {"memory": "17Ti"}}, "resources.memory", "at most 16Ti"),
         ({"resources": {"cpu": 1e308}}, "resources.cpu", "must be <= 1024"),
+        ({"resources": {"cpu": 1e-9}}, "resources.cpu", "at least 0.01"),
         ({"resources": {"gpu": 2**70}}, "resources.gpu", "must be <= 64"),
         ({"replicas": 2**64}, "replicas", "must be <= 64"),
         ({"batching": {"max_batch_size": 2**64}}, "batching.max_batch_size", "<= 65536"),
