@@ -305,3 +305,33 @@ def test_a_taken_name_is_a_409_whatever_the_model(client: TestClient, models: Pa
     create(client, models)
     r = client.post("/api/v1/services", json={"name": "iris", "model": "/no/such/model"})
     assert r.status_code == 409, r.text
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["x"] = {}
+        node = node["x"]
+    return root
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"resources": {"memory": "9" * 400}}, "resources.memory"),
+        ({"resources": {"memory": "9" * 310 + "Gi"}}, "resources.memory"),
+        ({"parameters": _deep(300)}, "parameters"),
+        ({"parameters": {"n": 2**64}}, "parameters"),
+        ({"resources": {"cpu": 1e308}}, "resources.cpu"),
+        ({"name": "iris\n"}, "name"),
+    ],
+)
+def test_fuzzed_specs_are_400_with_a_path_and_nothing_is_stored(
+    client: TestClient, models: Path, extra: dict[str, Any], path: str
+) -> None:
+    spec = {"name": "iris", "model": str(models / "half_plus_two"), **extra}
+    r = client.post("/api/v1/services", json=spec)
+    assert r.status_code == 400, r.text
+    assert [p["path"] for p in r.json()["problems"]] == [path]
+    assert client.get("/api/v1/services").json() == {"services": []}
