@@ -30,6 +30,7 @@ from pier.control.api_models import (
 from pier.control.records import INT64_MAX
 from pier.errors import InvalidInput, NotFound, SpecError
 from pier.spec import ParsedSpec, parse_spec, spec_digest
+from pier.spec.service import shown, suggest
 
 API_PREFIX = "/api/v1"
 #: Events a service document carries (the newest); the events endpoint pages through all.
@@ -313,8 +314,9 @@ def create_api(
     ) -> StreamingResponse:
         """Log lines of a service's replicas (or one of them), as plain text."""
         store.get_service(name)
-        if replica is not None and all(r.id != replica for r in store.list_replicas(name)):
-            raise NotFound(f"service '{name}' has no replica '{replica}'")
+        ids = [r.id for r in store.list_replicas(name)]
+        if replica is not None and replica not in ids:
+            raise NotFound(f"service '{name}' has no replica {shown(replica)}{suggest(replica, ids)}")
         return StreamingResponse(
             _lines(control.logs(name, replica, tail, follow)),
             media_type="text/plain; charset=utf-8",

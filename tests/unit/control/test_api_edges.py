@@ -16,9 +16,11 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from pier.control.api import create_api
+from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
 from pier.serving.demo import write_demo_repository
 from pier.serving.precheck import spec_problems
+from tests.replicas import observe
 
 TOKEN = "edge-token"
 GATEWAY = "http://127.0.0.1:8080"
@@ -335,3 +337,15 @@ def test_fuzzed_specs_are_400_with_a_path_and_nothing_is_stored(
     assert r.status_code == 400, r.text
     assert [p["path"] for p in r.json()["problems"]] == [path]
     assert client.get("/api/v1/services").json() == {"services": []}
+
+
+def test_an_unknown_replica_suggests_the_closest_one(
+    client: TestClient, models: Path, store: Store
+) -> None:
+    create(client, models)
+    observe(store, ReplicaRecord("iris-1-abcde", "iris", 1, ReplicaState.READY))
+    r = client.get("/api/v1/services/iris/logs?replica=iris-1-abcdf")
+    assert r.status_code == 404
+    assert r.json()["error"] == (
+        "service 'iris' has no replica 'iris-1-abcdf'; did you mean 'iris-1-abcde'?"
+    )
