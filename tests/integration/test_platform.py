@@ -230,12 +230,16 @@ def test_a_missing_model_is_refused_at_create(up: PierUp, tmp_path: Path) -> Non
     assert up.cli("describe", "gone", check=False).returncode == 3  # nothing stored
 
 
-def test_a_model_that_cannot_load_fails_create_fast(up: PierUp, tmp_path: Path) -> None:
+def test_a_model_that_cannot_load_fails_create_and_update_fast(
+    up: PierUp, models: Path, tmp_path: Path
+) -> None:
     version = tmp_path / "corrupt" / "1"
     version.mkdir(parents=True)
     (version / "model.onnx").write_bytes(b"this is not an onnx file")
     path = tmp_path / "corrupt.yaml"
     path.write_text(f"name: corrupt\nmodel: {version.parent}\nreplicas: 2\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(f"name: corrupt\nmodel: {models / 'half_plus_two'}\nreplicas: 2\n")
     started = time.monotonic()
     done = up.cli("create", str(path), check=False, timeout=120)
     took = time.monotonic() - started
@@ -245,6 +249,15 @@ def test_a_model_that_cannot_load_fails_create_fast(up: PierUp, tmp_path: Path) 
     assert "onnx" in done.stderr.lower() or "protobuf" in done.stderr.lower()
     # The healthy service was never disturbed.
     assert httpx.post(up.gateway + "/v1/models/hpt:predict", json=PREDICT).status_code == 200
+
+    up.cli("update", "corrupt", str(good))  # fixed: revision 2 serves
+    started = time.monotonic()
+    done = up.cli("update", "corrupt", str(path), check=False, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert took < 30, f"update waited {took:.0f}s for a model that can never load"
+    assert "revision 3 cannot start" in done.stderr and "revision 2 keeps serving" in done.stderr
+    assert httpx.post(up.gateway + "/v1/models/corrupt:predict", json=PREDICT).status_code == 200
     up.cli("delete", "corrupt", "-y")
 
 
