@@ -6,6 +6,8 @@ pass) and retried on the next pass, while the other services carry on. Each step
 pass is timed with the clock passed in; a step slower than ``slow_step`` seconds is
 logged as a warning naming it, as Ray Serve's controller does, so a stuck store or a slow
 drain shows up in the log instead of as a control plane that merely feels sluggish.
+Replica changes the orchestrator reports reach the store within SYNC_DELAY_SECONDS while
+the loop runs, not only at the end of a pass, so what `list` shows is what serves.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ T = TypeVar("T")
 
 #: A step of a reconcile pass slower than this (seconds) is logged as a warning.
 SLOW_STEP_SECONDS = 2.0
+#: After a replica changes state, how long to gather more changes before writing them.
+SYNC_DELAY_SECONDS = 0.1
 
 
 class RouteSink(Protocol):
@@ -65,6 +69,9 @@ class Controller:
         self._failures: dict[str, str] = {}  # action key -> last failure message
         self._routed: set[str] = set()
         self._desired: list[Desired] = []
+        self._running = False
+        self._sync_lock = asyncio.Lock()
+        self._sync_task: asyncio.Task[None] | None = None
 
     # -- sinks the orchestrator calls (from its own tasks; they must not block) --------
 
@@ -75,6 +82,12 @@ class Controller:
     def on_change(self) -> None:
         self.publish_routes()
         self._wake.set()
+        # A pass can be long (it waits for drains); the store, which `list` and `describe`
+        # read, should not wait for it to show a replica turning ready or draining.
+        if self._running and (self._sync_task is None or self._sync_task.done()):
+            self._sync_task = asyncio.get_running_loop().create_task(
+                self._sync_soon(), name="pier-sync-replicas"
+            )
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,16 +101,24 @@ class Controller:
 
     async def run(self) -> None:
         """Reconcile until cancelled."""
-        while True:
-            try:
-                await self.reconcile()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a store outage must not end the loop: retry next tick
-                log.exception("reconcile pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
+        self._running = True
+        try:
+            while True:
+                try:
+                    await self.reconcile()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a store outage must not end the loop: retry next tick
+                    log.exception("reconcile pass failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                self._wake.clear()
+        finally:
+            self._running = False
+            if self._sync_task is not None:
+                self._sync_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sync_task
 
     async def reconcile(self) -> None:
         """One pass: flush events, diff desired against observed, act, publish."""
@@ -107,10 +128,22 @@ class Controller:
         actions = diff(self._desired, self.orchestrator.observe())
         for action in actions:
             await self._step(_step_name(action), self._act(action))
-        observed = self.orchestrator.observe()
-        self.publish_routes(observed)
-        await self._step("sync replicas", asyncio.to_thread(self.store.sync_replicas, observed))
+        self.publish_routes(self.orchestrator.observe())
+        await self._step("sync replicas", self._sync())
         await self._step("flush events", self._flush_events())
+
+    async def _sync(self) -> None:
+        """Write what the orchestrator sees now into the store's replica table."""
+        async with self._sync_lock:  # one writer at a time, each with a fresh observation
+            observed = self.orchestrator.observe()
+            await asyncio.to_thread(self.store.sync_replicas, observed)
+
+    async def _sync_soon(self) -> None:
+        await asyncio.sleep(SYNC_DELAY_SECONDS)
+        try:
+            await self._sync()
+        except Exception:  # the next pass writes again; a store outage is logged there
+            log.debug("replica sync after a change failed", exc_info=True)
 
     async def _step(self, name: str, work: Awaitable[T]) -> T:
         """Run one step of the pass, timed; warn when it is slow (whether it worked or not)."""

@@ -4,8 +4,10 @@ clock the test turns."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,7 @@ class MemoryOrchestrator:
         self.sink: Controller | None = None
         self.apply_seconds = 0.0
         self.fail_apply: set[str] = set()
+        self.hold_delete: asyncio.Event | None = None  # a drain that takes until it is set
         self._next = 0
 
     async def start(self) -> None:
@@ -71,6 +74,8 @@ class MemoryOrchestrator:
 
     async def delete(self, service: str, revision: int) -> None:
         self.deleted.append((service, revision))
+        if self.hold_delete is not None:
+            await self.hold_delete.wait()
         for r in [
             r for r in self.replicas.values() if (r.service, r.revision) == (service, revision)
         ]:
@@ -108,6 +113,8 @@ class MemoryOrchestrator:
                     address=f"127.0.0.1:{9000 + len(r.id)}",
                 )
                 self.emit(r.id, EventKind.REPLICA_READY, "ready")
+        if self.sink is not None:
+            self.sink.on_change()  # as a real orchestrator does on every state change
 
 
 class MemoryRoutes:
@@ -232,3 +239,40 @@ def test_stop_and_delete_remove_replicas_and_routes(rig: Rig) -> None:
     rig.run()
     assert rig.routes.routes == {} and rig.routes.removed == ["iris"]
     assert ("rollout_complete", 1) not in rig.kinds()
+
+
+def test_replica_changes_reach_the_store_while_a_pass_waits_for_a_drain(rig: Rig) -> None:
+    # `pier list` reads the store: a replica turning ready must show there even while the
+    # controller's pass is stuck draining another service (which can take seconds).
+    async def scenario() -> None:
+        rig.store.create_service("slow", {**SPEC, "name": "slow"}, 1)
+        rig.store.create_service("iris", SPEC, 2)
+        rig.controller.interval = 60.0
+        loop = asyncio.create_task(rig.controller.run())
+        try:
+            await until(lambda: len(rig.store.list_replicas()) == 3)
+            rig.orch.hold_delete = asyncio.Event()
+            rig.store.set_stopped("slow", True)
+            rig.controller.wake()
+            await until(lambda: ("slow", 1) in rig.orch.deleted)  # the pass now waits
+            rig.orch.make_ready("iris", 1)
+            await until(
+                lambda: [r.state for r in rig.store.list_replicas("iris")]
+                == [ReplicaState.READY] * 2
+            )
+            assert not rig.orch.hold_delete.is_set()  # it got there without the pass
+        finally:
+            assert rig.orch.hold_delete is not None
+            rig.orch.hold_delete.set()
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
