@@ -301,6 +301,27 @@ def test_logs_tail_then_follow(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_server_settings_in_the_environment_stay_out_of_replicas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pier serve` reads PIER_* variables; the replica's settings come from its spec alone.
+    monkeypatch.setenv("PIER_MODEL_CONTROL_MODE", "explicit")  # would load no model at all
+    monkeypatch.setenv("PIER_ACCESS_LOG", "false")
+    h = Harness(tmp_path)
+
+    async def scenario() -> None:
+        try:
+            await h.orch.apply(h.plan(h.model()), 1)
+            [rec] = await h.ready(1)
+            assert await predict(rec.address) == [2.5, 3.0]
+            assert rec.pid is not None
+            assert not [k for k in environ(rec.pid) if k.startswith("PIER_")]
+        finally:
+            await h.orch.close(stop_replicas=True)
+
+    run(scenario)
+
+
 @pytest.mark.parametrize(
     ("resources", "where"),
     [({"cpu": 1e308}, "resources.cpu"), ({"memory": "lots"}, "resources.memory")],
