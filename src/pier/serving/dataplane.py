@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from pier.errors import InternalError, InvalidInput, PierError
 from pier.observe.metrics import Metrics
 from pier.serving.execution import request_rows
-from pier.serving.model import Array
+from pier.serving.model import Array, Model
 from pier.serving.repository import ModelRepository
 from pier.serving.served import ServedVersion
 from pier.serving.tensors import from_numpy_dtype, shape_matches
+
+T = TypeVar("T")
 
 
 class DataPlane:
     """What every protocol calls, over REST and gRPC alike; knows nothing of HTTP."""
 
-    def __init__(self, repository: ModelRepository, metrics: Metrics, executor: Executor) -> None:
+    def __init__(self, repository: ModelRepository, metrics: Metrics) -> None:
         self.repository = repository
         self.metrics = metrics
-        self._executor = executor
         #: ``resolve(name, version=None, label=None)``: the version a request addresses.
         #: The repository's own method, so that each request makes one call, not two.
         self.resolve = repository.resolve
@@ -109,13 +109,26 @@ class DataPlane:
                 + ", ".join(missing)
             )
 
-    async def classify(self, served: ServedVersion, x: Array) -> tuple[list[str], Array]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, served.model.classify, x)
+    async def classify(
+        self, served: ServedVersion, x: Array, protocol: str
+    ) -> tuple[list[str], Array]:
+        """Class labels and per-row scores for a feature matrix, in an instance slot, counted."""
+        return await self._counted(served, protocol, len(x), lambda m: m.classify(x))
 
-    async def regress(self, served: ServedVersion, x: Array) -> Array:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, served.model.regress, x)
+    async def regress(self, served: ServedVersion, x: Array, protocol: str) -> Array:
+        """One value per row of a feature matrix, in an instance slot, counted."""
+        return await self._counted(served, protocol, len(x), lambda m: m.regress(x))
+
+    async def _counted(
+        self, served: ServedVersion, protocol: str, rows: int, method: Callable[[Model], T]
+    ) -> T:
+        # Not batched (the batcher stacks predict inputs only), but through the same
+        # runner as predict: same instance slots, same success accounting.
+        t0 = time.perf_counter()
+        result, waited, compute = await served.runner.apply(method)
+        ended = time.perf_counter()
+        served.metrics.record_success(protocol, ended - t0, waited, compute, rows, rows, ended)
+        return result
 
 
 def select_outputs(outputs: dict[str, Array], wanted: list[str] | None) -> dict[str, Array]:

@@ -56,7 +56,7 @@ class ModelServer:
             control_mode=s.model_control_mode,
             load_models=s.load_models,
         )
-        plane = DataPlane(self.repository, self.metrics, self.executor)
+        plane = DataPlane(self.repository, self.metrics)
         self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
         if s.grpc_port:
             # grpc is imported only when gRPC is on; `import pier` stays light.

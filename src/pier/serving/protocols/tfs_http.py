@@ -104,12 +104,12 @@ def predict_response(request: tfserving.PredictRequest, outputs: dict[str, Array
 async def classify(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
     signature, x = tfserving.decode_examples(body, served.model.feature_names)
     documents.check_signature(signature)
-    labels, scores = await plane.classify(served, x)
+    labels, scores = await plane.classify(served, x, PROTOCOL)
     return Response(200, tfserving.encode_classify(labels, scores))
 
 
 async def regress(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
     signature, x = tfserving.decode_examples(body, served.model.feature_names)
     documents.check_signature(signature)
-    values = await plane.regress(served, x)
+    values = await plane.regress(served, x, PROTOCOL)
     return Response(200, tfserving.encode_regress(values))

@@ -110,7 +110,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             served = _resolve(self.plane, request.model_spec)
             documents.check_signature(request.model_spec.signature_name)
             x = codec.examples_to_matrix(request.input, served.model.feature_names)
-            labels, scores = await self.plane.classify(served, x)
+            labels, scores = await self.plane.classify(served, x, PROTOCOL)
         except PierError as exc:
             await abort(context, exc)
         result = classification_pb2.ClassificationResult()
@@ -125,7 +125,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             served = _resolve(self.plane, request.model_spec)
             documents.check_signature(request.model_spec.signature_name)
             x = codec.examples_to_matrix(request.input, served.model.feature_names)
-            values = await self.plane.regress(served, x)
+            values = await self.plane.regress(served, x, PROTOCOL)
         except PierError as exc:
             await abort(context, exc)
         result = regression_pb2.RegressionResult()
