@@ -56,15 +56,14 @@ class ModelServer:
             control_mode=s.model_control_mode,
             load_models=s.load_models,
         )
-        plane = DataPlane(self.repository, self.metrics)
-        self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
+        plane = DataPlane(self.repository, self.metrics, self.state)
+        self.rest = RestApp(plane, s.max_request_size, self.access_log)
         if s.grpc_port:
             # grpc is imported only when gRPC is on; `import pier` stays light.
             from pier.serving.protocols.grpc.server import GrpcServer
 
             self.grpc = GrpcServer(
                 plane,
-                self.state,
                 s.http_host,
                 s.grpc_port,
                 s.grpc_max_message_size,

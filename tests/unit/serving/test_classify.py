@@ -69,7 +69,7 @@ async def rest_app(root: Path) -> AsyncIterator[tuple[RestApp, ModelRepository, 
     await repo.scan()
     try:
         yield (
-            RestApp(DataPlane(repo, metrics), metrics, ServerState(True), 1 << 20, None),
+            RestApp(DataPlane(repo, metrics, ServerState(True)), 1 << 20, None),
             repo,
             metrics,
         )

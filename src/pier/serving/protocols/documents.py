@@ -13,8 +13,7 @@ import orjson
 
 import pier
 from pier.errors import InvalidInput, NotFound
-from pier.serving.modelconfig import parse_config
-from pier.serving.repository import ModelRepository
+from pier.serving.modelconfig import ModelConfig, parse_config
 from pier.serving.served import ServedVersion
 from pier.serving.status import VersionStatus
 from pier.serving.tensors import TensorSpec
@@ -142,9 +141,12 @@ def statistics(servable: list[ServedVersion]) -> dict[str, Any]:
     return {"model_stats": stats}
 
 
-def repository_index(repository: ModelRepository, ready_only: bool) -> list[dict[str, Any]]:
+def repository_index(
+    index: list[tuple[str, VersionStatus | None]], ready_only: bool
+) -> list[dict[str, Any]]:
+    """The repository extension's index rows, from the data plane's ``index()``."""
     rows: list[dict[str, Any]] = []
-    for name, status in repository.index():
+    for name, status in index:
         if status is None:
             if not ready_only:
                 rows.append({"name": name, "state": "UNAVAILABLE", "reason": "not loaded"})
@@ -162,17 +164,16 @@ def repository_index(repository: ModelRepository, ready_only: bool) -> list[dict
     return rows
 
 
-async def load_model(repository: ModelRepository, name: str, params: dict[str, Any]) -> None:
-    """The repository extension's load, with an optional ``config`` JSON override."""
-    override = None
-    if "config" in params:
-        text = params["config"]
-        try:
-            data = orjson.loads(text) if isinstance(text, str | bytes) else text
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"load: parameters.config is not valid JSON: {exc}") from None
-        override = parse_config(data, f"load '{name}': parameters.config")
-    await repository.load_model(name, override)
+def load_override(name: str, params: dict[str, Any]) -> ModelConfig | None:
+    """The repository extension's load parameters: an optional ``config`` JSON override."""
+    if "config" not in params:
+        return None
+    text = params["config"]
+    try:
+        data = orjson.loads(text) if isinstance(text, str | bytes) else text
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"load: parameters.config is not valid JSON: {exc}") from None
+    return parse_config(data, f"load '{name}': parameters.config")
 
 
 def tfs_status(statuses: list[VersionStatus]) -> list[dict[str, Any]]:

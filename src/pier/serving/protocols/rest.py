@@ -14,7 +14,6 @@ import orjson
 
 from pier.errors import NotFound, PierError
 from pier.observe.logs import AccessLog
-from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols import documents, tfs_http, v2_http
 from pier.serving.protocols.http import (
@@ -31,7 +30,6 @@ from pier.serving.protocols.http import (
     response_start,
 )
 from pier.serving.protocols.v2_http import check_method, parse_model_path
-from pier.serving.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +56,10 @@ class RestApp:
     """The HTTP side of one model server process."""
 
     def __init__(
-        self,
-        plane: DataPlane,
-        metrics: Metrics,
-        state: ServerState,
-        max_request_size: int,
-        access_log: AccessLog | None,
+        self, plane: DataPlane, max_request_size: int, access_log: AccessLog | None
     ) -> None:
         self.plane = plane
-        self.metrics = metrics
-        self.state = state
+        self.metrics = plane.metrics
         self.limit = max_request_size
         self.access_log = access_log
         # Parsed model paths, so a request for a known path costs one dict lookup.
@@ -102,6 +94,7 @@ class RestApp:
         except PierError as exc:
             response = error_response(exc.message, http_status(exc))
         except Exception:
+            # the REST edge: anything outside our tree is a logged 500
             log.exception("unhandled error on %s %s", method, path)
             response = error_response("internal server error; see the server log", 500)
         if headers is not None and headers.accept_encoding:
@@ -131,28 +124,21 @@ class RestApp:
         try:
             body = await read_body(receive, headers, self.limit)
             verb = route.verb
-            # The data plane runs between the protocol's decode and encode. A model that
-            # runs inline is called as a plain function: no coroutine per request for it.
+            # The data plane runs between the protocol's decode and encode.
             if verb == "infer":
                 request = v2_http.infer_request(served, body, headers)
                 wanted = v2_http.requested_outputs(request)
-                if served.inline:
-                    outputs = plane.infer_inline(served, request.inputs, v2_http.PROTOCOL, wanted)
-                else:
-                    outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
+                outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
                 return v2_http.infer_response(served, request, outputs)
             if verb == "predict":
                 predict = tfs_http.predict_request(served, body)
-                if served.inline:
-                    outputs = plane.infer_inline(served, predict.inputs, tfs_http.PROTOCOL)
-                else:
-                    outputs = await plane.infer(served, predict.inputs, tfs_http.PROTOCOL)
+                outputs = await plane.infer(served, predict.inputs, tfs_http.PROTOCOL)
                 return tfs_http.predict_response(predict, outputs)
             if verb == "classify":
                 return await tfs_http.classify(plane, served, body)
             return await tfs_http.regress(plane, served, body)
-        except PierError as exc:
-            plane.record_failure(served, route.protocol, exc, time.perf_counter() - t0)
+        except Exception as exc:
+            plane.record_failure(served, route.protocol, exc, t0)
             raise
 
     # ----- Open Inference Protocol ---------------------------------------------
@@ -179,19 +165,16 @@ class RestApp:
         section = parts[2]
         if path == "/v2/models/stats":
             check_method(method, "GET")
-            repo = self.plane.repository
-            return json_response(
-                documents.statistics([s for m in repo.model_names() for s in repo.available(m)])
-            )
+            return json_response(documents.statistics(self.plane.servable()))
         if section == "models" and n == 3:
             check_method(method, "GET")
-            return json_response({"models": self.plane.repository.model_names()})
+            return json_response({"models": self.plane.model_names()})
         if section == "health" and n == 4:
             check_method(method, "GET")
             if parts[3] == "live":
-                return json_response({"live": not self.state.draining})
+                return json_response({"live": self.plane.live()})
             if parts[3] == "ready":
-                ready = self.ready()
+                ready = self.plane.ready()
                 return json_response({"ready": ready}, 200 if ready else 503)
         if section == "repository":
             return await self._repository(method, parts, headers, receive)
@@ -213,11 +196,7 @@ class RestApp:
         if action == "":
             check_method(method, "GET")
             served = self.plane.resolve(name, version)
-            versions = (
-                [served.version_str]
-                if version is not None
-                else [s.version_str for s in self.plane.repository.available(name)]
-            )
+            versions = self.plane.metadata_versions(served, explicit=version is not None)
             return json_response(documents.model_metadata(served, versions))
         if action == "ready":
             check_method(method, "GET")
@@ -251,9 +230,6 @@ class RestApp:
             return await v2_http.repository_action(self.plane, parts[4], parts[5], body)
         raise NotFound(f"no route for {method} {'/'.join(parts)}")
 
-    def ready(self) -> bool:
-        return self.state.is_ready(self.plane.repository)
-
     # ----- TensorFlow Serving --------------------------------------------------
 
     async def _tfserving(
@@ -270,7 +246,7 @@ class RestApp:
                     self._infer_routes[path] = _tfs_route(parsed, parsed.verb)
         if parsed is None:
             check_method(method, "GET")
-            return json_response({"models": self.plane.repository.model_names()})
+            return json_response({"models": self.plane.model_names()})
         if parsed.verb is None:
             check_method(method, "GET")
             if parsed.metadata:

@@ -66,10 +66,7 @@ def parse_path(path: str) -> TfsPath | None:
 
 def model_status(plane: DataPlane, p: TfsPath) -> Response:
     """TF Serving's status body, plus KServe V1's ``name``/``ready`` keys in one object."""
-    version = p.version
-    if p.label is not None:
-        version = plane.resolve(p.model, None, p.label).version
-    statuses = plane.repository.statuses(p.model, version)
+    statuses = plane.statuses(p.model, p.version, p.label)
     ready = any(s.state.v2 == "READY" for s in statuses)
     rows = documents.tfs_status(statuses)
     return json_response({"name": p.model, "ready": ready, "model_version_status": rows})

@@ -372,6 +372,22 @@ def classify_output(
     return object_array(out).reshape((rows.shape[0], k) if batched else (k,))
 
 
+def classified(
+    outputs: dict[str, Array],
+    requested: list[RequestedOutput],
+    labels: list[str] | None,
+    batched: bool,
+) -> list[tuple[RequestedOutput, Array]]:
+    """Each requested output, with top-N classification applied where the request asked."""
+    result = []
+    for ro in requested:
+        arr = outputs[ro.name]
+        if ro.classification:
+            arr = classify_output(arr, ro.classification, labels, batched, name=ro.name)
+        result.append((ro, arr))
+    return result
+
+
 def encode_error(message: str) -> bytes:
     """The V2 error body, ``{"error": message}``."""
     return orjson.dumps({"error": message})

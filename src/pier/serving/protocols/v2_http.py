@@ -6,13 +6,12 @@ from typing import Any
 
 import orjson
 
-from pier.errors import InvalidInput, NotFound
+from pier.errors import InvalidInput, MethodNotAllowed, NotFound
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
 from pier.serving.protocols import documents, v2
 from pier.serving.protocols.http import (
     OCTETS,
-    MethodNotAllowed,
     RequestHeaders,
     Response,
     json_response,
@@ -72,12 +71,8 @@ def infer_response(
         for name, arr in outputs.items():
             encoded.append((name, arr, request.binary_output))
     else:
-        for ro in request.outputs:
-            arr = outputs[ro.name]
-            if ro.classification:
-                arr = v2.classify_output(
-                    arr, ro.classification, served.config.class_labels, served.model.batched
-                )
+        labels = served.config.class_labels
+        for ro, arr in v2.classified(outputs, request.outputs, labels, served.model.batched):
             binary = request.binary_output if ro.binary is None else ro.binary
             encoded.append((ro.name, arr, binary))
     body_out, header_length = v2.encode_infer_response(
@@ -95,9 +90,7 @@ def infer_response(
 
 def repository_index(plane: DataPlane, body: bytes) -> Response:
     data = _json_object(body, "repository index")
-    return json_response(
-        documents.repository_index(plane.repository, bool(data.get("ready", False)))
-    )
+    return json_response(documents.repository_index(plane.index(), bool(data.get("ready", False))))
 
 
 async def repository_action(plane: DataPlane, name: str, action: str, body: bytes) -> Response:
@@ -105,10 +98,10 @@ async def repository_action(plane: DataPlane, name: str, action: str, body: byte
     if not isinstance(params, dict):
         raise InvalidInput(f"{action}: 'parameters' must be an object")
     if action == "load":
-        await documents.load_model(plane.repository, name, params)
+        await plane.load(name, documents.load_override(name, params))
         return json_response({"name": name, "load": True})
     if action == "unload":
-        await plane.repository.unload_model(name)
+        await plane.unload(name)
         return json_response({"name": name, "unload": True})
     raise NotFound(f"unknown repository action '{action}'; use load or unload")
 

@@ -12,12 +12,10 @@ from pier.errors import InvalidInput, NotFound, PierError
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols import documents, v2
 from pier.serving.protocols.grpc import codec
-from pier.serving.protocols.grpc.errors import abort
+from pier.serving.protocols.grpc.errors import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2_grpc as pb_grpc
 from pier.serving.protocols.grpc.protos.inference import model_config_pb2 as mc_pb
-from pier.serving.served import ServedVersion
-from pier.serving.state import ServerState
 
 PROTOCOL = "v2-grpc"
 
@@ -35,132 +33,138 @@ def _parse(doc: Any, message: Any) -> Any:
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    """Every RPC of the service, over the same data plane as REST."""
+    """Every RPC of the service, over the same data plane as REST; errors leave through grpc_edge."""
 
-    def __init__(self, plane: DataPlane, state: ServerState) -> None:
+    def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
-        self.state = state
 
-    async def ServerLive(self, request: Any, context: Any) -> Any:
-        return pb.ServerLiveResponse(live=not self.state.draining)
+    @grpc_edge
+    async def ServerLive(
+        self, request: pb.ServerLiveRequest, context: Context
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self.plane.live())
 
-    async def ServerReady(self, request: Any, context: Any) -> Any:
-        return pb.ServerReadyResponse(ready=self.state.is_ready(self.plane.repository))
+    @grpc_edge
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: Context
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.plane.ready())
 
-    async def ModelReady(self, request: Any, context: Any) -> Any:
+    @grpc_edge
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: Context
+    ) -> pb.ModelReadyResponse:
         try:
             self.plane.resolve(request.name, _version(request.version))
-        except NotFound as exc:
-            await abort(context, exc)
+        except NotFound:
+            raise
         except PierError:
-            return pb.ModelReadyResponse(ready=False)
+            return pb.ModelReadyResponse(ready=False)  # known, but not servable now
         return pb.ModelReadyResponse(ready=True)
 
-    async def ServerMetadata(self, request: Any, context: Any) -> Any:
-        return _parse(documents.server_metadata(), pb.ServerMetadataResponse())
-
-    async def ModelMetadata(self, request: Any, context: Any) -> Any:
-        try:
-            version = _version(request.version)
-            served = self.plane.resolve(request.name, version)
-        except PierError as exc:
-            await abort(context, exc)
-        versions = (
-            [served.version_str]
-            if version is not None
-            else [s.version_str for s in self.plane.repository.available(request.name)]
+    @grpc_edge
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: Context
+    ) -> pb.ServerMetadataResponse:
+        result: pb.ServerMetadataResponse = _parse(
+            documents.server_metadata(), pb.ServerMetadataResponse()
         )
-        return _parse(documents.model_metadata(served, versions), pb.ModelMetadataResponse())
+        return result
 
-    async def ModelInfer(self, request: Any, context: Any) -> Any:
-        try:
-            return await self._infer(request)
-        except PierError as exc:
-            await abort(context, exc)
+    @grpc_edge
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: Context
+    ) -> pb.ModelMetadataResponse:
+        version = _version(request.version)
+        served = self.plane.resolve(request.name, version)
+        versions = self.plane.metadata_versions(served, explicit=version is not None)
+        result: pb.ModelMetadataResponse = _parse(
+            documents.model_metadata(served, versions), pb.ModelMetadataResponse()
+        )
+        return result
 
+    @grpc_edge
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: Context
+    ) -> pb.ModelInferResponse:
+        return await self._infer(request)
+
+    @grpc_edge
     async def ModelStreamInfer(
-        self, request_iterator: AsyncIterator[Any], context: Any
-    ) -> AsyncIterator[Any]:
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         async for request in request_iterator:
             try:
                 response = await self._infer(request)
             except PierError as exc:
+                # A stream carries each request's error in its answer and goes on (Triton).
                 yield pb.ModelStreamInferResponse(error_message=exc.message)
             else:
                 yield pb.ModelStreamInferResponse(infer_response=response)
 
-    async def _infer(self, request: Any) -> Any:
-        served = self.plane.resolve(request.model_name, _version(request.model_version))
+    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        plane = self.plane
+        served = plane.resolve(request.model_name, _version(request.model_version))
         t0 = time.perf_counter()
         try:
             inputs, wanted, _parameters = codec.infer_request_to_arrays(request)
             names = [o.name for o in wanted] if wanted is not None else None
-            outputs = await self.plane.infer(served, inputs, PROTOCOL, names)
-            encoded = _apply_classification(served, outputs, wanted)
+            outputs = await plane.infer(served, inputs, PROTOCOL, names)
+            if wanted is None:
+                encoded = list(outputs.items())
+            else:
+                pairs = v2.classified(
+                    outputs, wanted, served.config.class_labels, served.model.batched
+                )
+                encoded = [(ro.name, arr) for ro, arr in pairs]
             return codec.arrays_to_infer_response(
                 served.name, served.version_str, request.id, encoded
             )
-        except PierError as exc:
-            self.plane.record_failure(served, PROTOCOL, exc, time.perf_counter() - t0)
+        except Exception as exc:
+            plane.record_failure(served, PROTOCOL, exc, t0)
             raise
 
-    async def ModelConfig(self, request: Any, context: Any) -> Any:
-        try:
-            served = self.plane.resolve(request.name, _version(request.version))
-        except PierError as exc:
-            await abort(context, exc)
+    @grpc_edge
+    async def ModelConfig(
+        self, request: pb.ModelConfigRequest, context: Context
+    ) -> pb.ModelConfigResponse:
+        served = self.plane.resolve(request.name, _version(request.version))
         config = _parse(documents.model_config(served), mc_pb.ModelConfig())
         return pb.ModelConfigResponse(config=config)
 
-    async def ModelStatistics(self, request: Any, context: Any) -> Any:
-        repo = self.plane.repository
-        try:
-            if request.name:
-                servable = [self.plane.resolve(request.name, _version(request.version))]
-            else:
-                servable = [s for m in repo.model_names() for s in repo.available(m)]
-        except PierError as exc:
-            await abort(context, exc)
-        return _parse(documents.statistics(servable), pb.ModelStatisticsResponse())
+    @grpc_edge
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: Context
+    ) -> pb.ModelStatisticsResponse:
+        servable = self.plane.servable(request.name, _version(request.version))
+        result: pb.ModelStatisticsResponse = _parse(
+            documents.statistics(servable), pb.ModelStatisticsResponse()
+        )
+        return result
 
-    async def RepositoryIndex(self, request: Any, context: Any) -> Any:
-        rows = documents.repository_index(self.plane.repository, request.ready)
-        return _parse({"models": rows}, pb.RepositoryIndexResponse())
+    @grpc_edge
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Context
+    ) -> pb.RepositoryIndexResponse:
+        rows = documents.repository_index(self.plane.index(), request.ready)
+        result: pb.RepositoryIndexResponse = _parse({"models": rows}, pb.RepositoryIndexResponse())
+        return result
 
-    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+    @grpc_edge
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
         params: dict[str, Any] = {}
         for key, param in request.parameters.items():
             kind = param.WhichOneof("parameter_choice")
             params[key] = getattr(param, kind) if kind else None
-        try:
-            await documents.load_model(self.plane.repository, request.model_name, params)
-        except PierError as exc:
-            await abort(context, exc)
+        name = request.model_name
+        await self.plane.load(name, documents.load_override(name, params))
         return pb.RepositoryModelLoadResponse()
 
-    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
-        try:
-            await self.plane.repository.unload_model(request.model_name)
-        except PierError as exc:
-            await abort(context, exc)
+    @grpc_edge
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self.plane.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse()
-
-
-def _apply_classification(
-    served: ServedVersion, outputs: dict[str, Any], wanted: list[v2.RequestedOutput] | None
-) -> list[tuple[str, Any]]:
-    if wanted is None:
-        return list(outputs.items())
-    result = []
-    for ro in wanted:
-        arr = outputs[ro.name]
-        if ro.classification:
-            arr = v2.classify_output(
-                arr,
-                ro.classification,
-                served.config.class_labels,
-                served.model.batched,
-                name=ro.name,
-            )
-        result.append((ro.name, arr))
-    return result
