@@ -22,7 +22,6 @@ Choices where the protocol is silent or servers differ:
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,16 +50,9 @@ from pier.serving.tensors import (
 Array = np.ndarray[Any, Any]
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
-_U32 = struct.Struct("<I")
 _NO_BLOBS = memoryview(b"")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_EXPECTED = {"BOOL": "true or false", "BYTES": "strings"}
-_FLOAT_MAX = {
-    "FP16": 65504.0,
-    "FP32": float(np.finfo(np.float32).max),
-    "BF16": 3.3895313892515355e38,
-}
 
 
 @dataclass(slots=True)

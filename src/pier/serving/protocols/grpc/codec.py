@@ -52,7 +52,6 @@ _DTYPES: dict[str, np.dtype[Any]] = {
         *("FP16", "FP32", "FP64"),
     )
 }
-_I32 = np.dtype(np.int32)
 _U16 = np.dtype(np.uint16)
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 
