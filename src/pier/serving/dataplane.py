@@ -29,9 +29,9 @@ class DataPlane:
     def __init__(
         self, repository: ModelRepository, metrics: Metrics, state: ServerState | None = None
     ) -> None:
-        self.repository = repository
+        self._repository = repository
         self.metrics = metrics
-        self.state = state if state is not None else ServerState(started=True)
+        self._state = state if state is not None else ServerState(started=True)
         #: ``resolve(name, version=None, label=None)``: the version a request addresses.
         #: The repository's own method, so that each request makes one call, not two.
         self.resolve = repository.resolve
@@ -40,26 +40,26 @@ class DataPlane:
 
     def live(self) -> bool:
         """False once the server is draining."""
-        return not self.state.draining
+        return not self._state.draining
 
     def ready(self) -> bool:
         """True when the server has started, is not draining and (strict) every model serves."""
-        return self.state.is_ready(self.repository)
+        return self._state.is_ready(self._repository)
 
     def model_names(self) -> list[str]:
-        return self.repository.model_names()
+        return self._repository.model_names()
 
     def metadata_versions(self, served: ServedVersion, explicit: bool) -> list[str]:
         """The versions a metadata answer lists: the one asked for, or every available one."""
         if explicit:
             return [served.version_str]
-        return [s.version_str for s in self.repository.available(served.name)]
+        return [s.version_str for s in self._repository.available(served.name)]
 
     def servable(self, name: str | None = None, version: int | None = None) -> list[ServedVersion]:
         """One addressed version, or (no name) every available version of every model."""
         if name:
             return [self.resolve(name, version)]
-        repo = self.repository
+        repo = self._repository
         return [s for m in repo.model_names() for s in repo.available(m)]
 
     def statuses(
@@ -68,18 +68,18 @@ class DataPlane:
         """Load state of each version of a model, or of the version a number or label names."""
         if label is not None:
             version = self.resolve(name, None, label).version
-        return self.repository.statuses(name, version)
+        return self._repository.statuses(name, version)
 
     def index(self) -> list[tuple[str, VersionStatus | None]]:
         """Every model folder with each version's state (None for a model with no versions)."""
-        return self.repository.index()
+        return self._repository.index()
 
     async def load(self, name: str, override: ModelConfig | None = None) -> None:
         """Load (or reload) a model, with a config laid over its own when given."""
-        await self.repository.load_model(name, override)
+        await self._repository.load_model(name, override)
 
     async def unload(self, name: str) -> None:
-        await self.repository.unload_model(name)
+        await self._repository.unload_model(name)
 
     # ----- inference --------------------------------------------------------------
 
