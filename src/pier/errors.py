@@ -179,3 +179,33 @@ class Unauthenticated(PierError):
     """The request carries no credentials, or wrong ones."""
 
     code = ErrorCode.UNAUTHENTICATED
+
+
+__all__ = [
+    "AlreadyExists",
+    "ArchiveError",
+    "ConfigError",
+    "ErrorCode",
+    "FailedPrecondition",
+    "InternalError",
+    "InvalidInput",
+    "MethodNotAllowed",
+    "ModelLoadError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PierError",
+    "ResourceExhausted",
+    "SpecError",
+    "StorageAccessDenied",
+    "StorageBackendMissing",
+    "StorageConfigError",
+    "StorageError",
+    "StorageIntegrityError",
+    "StorageNotFound",
+    "StorageTimeout",
+    "StorageUnavailable",
+    "StoreError",
+    "Unauthenticated",
+    "Unavailable",
+    "Unsupported",
+]
