@@ -13,6 +13,7 @@ PUBLIC = {
         "PierAPIError",
         "PierClient",
         "PierConnectionError",
+        "ServiceFailed",
         "WaitTimeout",
         "guess_protocol",
     ],

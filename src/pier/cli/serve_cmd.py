@@ -109,6 +109,13 @@ from pydantic import ValidationError
     help="Largest request body, in bytes.",
 )
 @click.option(
+    "--max-elements",
+    default=2**24,
+    show_default=True,
+    type=int,
+    help="Most elements one input tensor may hold, in any protocol.",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,

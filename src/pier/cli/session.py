@@ -27,7 +27,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 1, 2, 3, 4
 def connect(home: Path | None, api: str | None, token: str | None) -> PierClient:
     """A client for ``api`` and ``token``, each defaulting to what the home folder records."""
     from pier.client.api import PierClient
-    from pier.control.home import PierHome, default_home
+    from pier.home import PierHome, default_home
 
     pier_home = PierHome(home or default_home())
     if not api:

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from pier import __version__
 from pier.client.transport import Response, Transport, TransportError
-from pier.control.home import PierHome, default_home
 from pier.errors import ConfigError, ErrorCode, PierError
+from pier.home import PierHome, default_home
 
 API_PREFIX = "/api/v1"
 InferProtocol = Literal["auto", "tfserving", "v2"]
@@ -55,6 +55,16 @@ class WaitTimeout(PierError):
     def __init__(self, message: str, document: dict[str, Any]) -> None:
         super().__init__(message)
         self.document = document
+
+
+class ServiceFailed(WaitTimeout):
+    """The revision being waited for cannot start: each of its replicas fails the same way.
+
+    Its replicas keep retrying with backoff (the cause may go away), but waiting longer
+    would only repeat the failure; ``document`` is the service's last state.
+    """
+
+    code = ErrorCode.FAILED_PRECONDITION
 
 
 class PierClient:
@@ -195,8 +205,8 @@ class PierClient:
                 progress(doc)
             if _settled(doc):
                 return doc
-            if doc["status"] == "failed" and _all_failed(doc):
-                raise WaitTimeout(f"service '{name}' failed: {failure_reason(doc)}", doc)
+            if _all_failed(doc):
+                raise ServiceFailed(_failed_message(name, doc), doc)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(
@@ -314,18 +324,57 @@ def _settled(doc: dict[str, Any]) -> bool:
     )
 
 
+def _current(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The replicas of the service's current revision that are not gone."""
+    return [
+        r
+        for r in doc.get("replica_list", [])
+        if r["revision"] == doc["revision"] and r["state"] != "stopped"
+    ]
+
+
 def _all_failed(doc: dict[str, Any]) -> bool:
-    current = [r for r in doc.get("replica_list", []) if r["revision"] == doc["revision"]]
-    return bool(current) and all(r["state"] == "failed" for r in current)
+    """Whether every replica of the current revision has failed for good (none ready).
+
+    "For good": state ``failed``, or flagged ``permanent`` by the orchestrator (it failed
+    the same way on each start and never served).
+    """
+    current = _current(doc)
+    return bool(current) and all(
+        r["state"] == "failed"
+        or (r["state"] != "ready" and (r.get("extra") or {}).get("permanent"))
+        for r in current
+    )
+
+
+def _failed_message(name: str, doc: dict[str, Any]) -> str:
+    revision = doc["revision"]
+    message = f"service '{name}' revision {revision} cannot start: {failure_reason(doc)}"
+    serving = sorted({r["revision"] for r in doc.get("replica_list", []) if r["state"] == "ready"})
+    if serving:
+        listed = ", ".join(str(n) for n in serving)
+        message += f"; revision {listed} keeps serving"
+    return message + (
+        f". Its replicas keep retrying; fix the spec and run `pier update {name} FILE`, "
+        f"or `pier delete {name}`"
+    )
 
 
 def failure_reason(doc: dict[str, Any]) -> str:
-    """Why a service is not ready, in words: its replicas' last errors, else its state."""
-    reasons = [
-        f"replica {r['id']} {r['state']}: {r['reason']}"
-        for r in doc.get("replica_list", [])
-        if r.get("reason") and r["state"] != "ready"
-    ]
+    """Why a service is not ready, in words: its replicas' last errors, else its state.
+
+    The current revision's replicas come first; one line per distinct reason.
+    """
+    replicas = sorted(
+        doc.get("replica_list", []), key=lambda r: (r["revision"] != doc.get("revision"), r["id"])
+    )
+    reasons: list[str] = []
+    seen: set[str] = set()
+    for r in replicas:
+        if not r.get("reason") or r["state"] == "ready" or r["reason"] in seen:
+            continue
+        seen.add(r["reason"])
+        reasons.append(f"replica {r['id']} {r['state']}: {r['reason']}")
     if reasons:
         return "; ".join(reasons)
     for event in reversed(doc.get("events", [])):

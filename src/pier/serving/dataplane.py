@@ -11,6 +11,7 @@ from pier.observe.metrics import Metrics
 from pier.serving.execution import request_rows
 from pier.serving.model import Array, Model
 from pier.serving.modelconfig import ModelConfig
+from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS
 from pier.serving.repository import ModelRepository
 from pier.serving.served import ServedVersion
 from pier.serving.state import ServerState
@@ -27,9 +28,15 @@ class DataPlane:
     """
 
     def __init__(
-        self, repository: ModelRepository, metrics: Metrics, state: ServerState | None = None
+        self,
+        repository: ModelRepository,
+        metrics: Metrics,
+        state: ServerState | None = None,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
     ) -> None:
         self._repository = repository
+        #: the largest tensor (in elements) any protocol decodes: ServerSettings.max_elements
+        self.max_elements = max_elements
         self.metrics = metrics
         self._state = state if state is not None else ServerState(started=True)
         #: ``resolve(name, version=None, label=None)``: the version a request addresses.

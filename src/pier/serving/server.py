@@ -63,7 +63,7 @@ class ModelServer:
             control_mode=s.model_control_mode,
             load_models=s.load_models,
         )
-        plane = DataPlane(self.repository, self.metrics, self.state)
+        plane = DataPlane(self.repository, self.metrics, self.state, s.max_elements)
         self.rest = RestApp(plane, s.max_request_size, self.access_log)
         if s.grpc_port:
             # grpc is imported only when gRPC is on; `import pier` stays light.
@@ -211,11 +211,13 @@ def _make_server_class() -> type[Any]:
 def _run_uvicorn(settings: ServerSettings, storage: StorageOptions, sock: socket.socket) -> None:
     import uvicorn
 
+    from pier.serving.protocols.head_limits import BoundedHttpToolsProtocol
+
     _Server = _make_server_class()
     app = ModelServer(settings, storage)
     config = uvicorn.Config(
         app,
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         lifespan="on",
         access_log=False,

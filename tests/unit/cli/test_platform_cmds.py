@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from pier.client import PierClient, guess_protocol
-from pier.control.home import PierHome
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
+from pier.home import PierHome
+from tests.replicas import observe
 from tests.unit.cli.apiserver import TOKEN, ThreadServer, echo_gateway
 
 
@@ -50,7 +51,7 @@ def pier_file(tmp_path: Path, name: str = "iris", replicas: int = 1, **extra: An
 
 
 def ready(store: Store, service: str, id: str, revision: int = 1) -> None:
-    store.put_replica(ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
+    observe(store, ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
 
 
 # -- create ---------------------------------------------------------------------------------
@@ -122,14 +123,15 @@ def test_wait_succeeds_once_replicas_are_ready(pier: Any, store: Store, tmp_path
     result = pier("scale", "iris", "2", "--timeout", "10")
     helper.join()
     assert result.exit_code == 0, result.output
-    assert "ready 1/2  degraded" in result.stderr
+    assert "ready 1/2  scaling" in result.stderr
     assert "service iris is running: 2/2 ready" in result.stderr
 
 
 def test_wait_stops_early_on_failed_replicas(pier: Any, store: Store, tmp_path: Path) -> None:
     pier("create", str(pier_file(tmp_path)), "--no-wait")
-    store.put_replica(
-        ReplicaRecord("r1", "iris", 1, ReplicaState.FAILED, reason="exit code 1: no model.onnx")
+    observe(
+        store,
+        ReplicaRecord("r1", "iris", 1, ReplicaState.FAILED, reason="exit code 1: no model.onnx"),
     )
     started = time.monotonic()
     result = pier("scale", "iris", "1", "--timeout", "60")
@@ -150,8 +152,8 @@ def test_list_table_and_json(pier: Any, store: Store, tmp_path: Path) -> None:
     table = pier("list").stdout.splitlines()
     assert table[0].split() == ["NAME", "STATUS", "READY", "REVISION", "AGE"]
     assert table[1].split()[:4] == ["alpha", "pending", "0/1", "1"]
-    assert table[2].split()[:4] == ["iris", "degraded", "1/2", "1"]
-    assert table[1].index("pending") == table[2].index("degraded")  # aligned
+    assert table[2].split()[:4] == ["iris", "scaling", "1/2", "1"]
+    assert table[1].index("pending") == table[2].index("scaling")  # aligned
     doc = json.loads(pier("list", "-o", "json").stdout)
     assert [s["name"] for s in doc["services"]] == ["alpha", "iris"]
 

@@ -126,12 +126,12 @@ class RestApp:
             verb = route.verb
             # The data plane runs between the protocol's decode and encode.
             if verb == "infer":
-                request = v2_http.infer_request(served, body, headers)
+                request = v2_http.infer_request(served, body, headers, plane.max_elements)
                 wanted = v2_http.requested_outputs(request)
                 outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
                 return v2_http.infer_response(served, request, outputs)
             if verb == "predict":
-                predict = tfs_http.predict_request(served, body)
+                predict = tfs_http.predict_request(served, body, plane.max_elements)
                 outputs = await plane.infer(served, predict.inputs, tfs_http.PROTOCOL)
                 return tfs_http.predict_response(predict, outputs)
             if verb == "classify":

@@ -13,6 +13,7 @@ from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
 from pier.serving.protocols import documents
+from pier.serving.protocols.bounds import check_version
 from pier.serving.protocols.grpc import codec
 from pier.serving.protocols.grpc.errors import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
@@ -50,7 +51,7 @@ def _address(spec: model_pb2.ModelSpec) -> tuple[str, int | None, str | None]:
     if not spec.name:
         raise InvalidInput("model_spec.name is empty")
     choice = spec.WhichOneof("version_choice")
-    version = spec.version.value if choice == "version" else None
+    version = check_version(spec.version.value) if choice == "version" else None
     label = spec.version_label if choice == "version_label" else None
     return spec.name, version, label
 
@@ -91,7 +92,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             documents.check_signature(request.model_spec.signature_name)
             declared = {s.name: s.datatype for s in served.model.inputs}
             inputs = {
-                name: codec.tensor_proto_to_array(tp, declared.get(name))
+                name: codec.tensor_proto_to_array(
+                    tp, declared.get(name), name=name, max_elements=self.plane.max_elements
+                )
                 for name, tp in request.inputs.items()
             }
             wanted = list(request.output_filter) or None

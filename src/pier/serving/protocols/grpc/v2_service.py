@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from pier.errors import InvalidInput, NotFound, PierError
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols import documents, v2
+from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.grpc import codec
 from pier.serving.protocols.grpc.errors import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
@@ -21,11 +22,7 @@ PROTOCOL = "v2-grpc"
 
 
 def _version(text: str) -> int | None:
-    if not text:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"version '{text}' is not a positive integer")
-    return int(text)
+    return parse_version(text) if text else None  # "" = the server picks
 
 
 def _parse(doc: Any, message: Any) -> Any:
@@ -56,7 +53,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelReadyResponse:
         try:
             self.plane.resolve(request.name, _version(request.version))
-        except NotFound:
+        except (NotFound, InvalidInput):  # a bad name or version is not "not ready"
             raise
         except PierError:
             return pb.ModelReadyResponse(ready=False)  # known, but not servable now
@@ -107,7 +104,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         served = plane.resolve(request.model_name, _version(request.model_version))
         t0 = time.perf_counter()
         try:
-            inputs, wanted, _parameters = codec.infer_request_to_arrays(request)
+            inputs, wanted, _parameters = codec.infer_request_to_arrays(
+                request, self.plane.max_elements
+            )
             names = [o.name for o in wanted] if wanted is not None else None
             outputs = await plane.infer(served, inputs, PROTOCOL, names)
             if wanted is None:
