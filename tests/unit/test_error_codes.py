@@ -8,12 +8,12 @@ import pytest
 from pier.control import api_errors
 from pier.errors import ErrorCode, MethodNotAllowed, PayloadTooLarge, PierError, Unauthenticated
 from pier.serving.protocols import http
-from pier.serving.protocols.grpc import errors as grpc_errors
+from pier.serving.protocols.grpc import edge
 
 
 @pytest.mark.parametrize(
     "table",
-    [http.STATUS_BY_CODE, grpc_errors.STATUS_BY_CODE, api_errors.STATUS_BY_CODE],
+    [http.STATUS_BY_CODE, edge.STATUS_BY_CODE, api_errors.STATUS_BY_CODE],
     ids=["serving-rest", "serving-grpc", "management-api"],
 )
 def test_each_transport_maps_every_code(table: dict[ErrorCode, object]) -> None:
@@ -40,7 +40,7 @@ def test_statuses_that_http_names_more_precisely() -> None:
     assert api_errors.http_status(PayloadTooLarge("x")) == 413
     assert http.http_status(MethodNotAllowed("x")) == 405
     assert api_errors.http_status(Unauthenticated("x")) == 401
-    assert grpc_errors.grpc_status(MethodNotAllowed("x")) == grpc.StatusCode.UNIMPLEMENTED
+    assert edge.grpc_status(MethodNotAllowed("x")) == grpc.StatusCode.UNIMPLEMENTED
     assert api_errors.code_of_status(405) is ErrorCode.METHOD_NOT_ALLOWED
     assert api_errors.code_of_status(409) is ErrorCode.ALREADY_EXISTS
     assert api_errors.code_of_status(413) is ErrorCode.RESOURCE_EXHAUSTED

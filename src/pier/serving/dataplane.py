@@ -14,8 +14,7 @@ from pier.serving.modelconfig import ModelConfig
 from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS
 from pier.serving.repository import ModelRepository
 from pier.serving.served import ServedVersion
-from pier.serving.state import ServerState
-from pier.serving.status import VersionStatus
+from pier.serving.status import ServerState, VersionStatus
 from pier.serving.tensors import from_numpy_dtype, shape_matches
 
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.http import Receive, Scope, Send
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
-from pier.serving.single import SingleModelSource, parse_model_option, read_override
+from pier.serving.single_model_source import SingleModelSource, parse_model_option, read_override
 from pier.serving.sources import LocalSource, RepositorySource, open_source
-from pier.serving.state import ServerState
+from pier.serving.status import ServerState
 from pier.sockets import listen
 from pier.storage import StorageOptions
 

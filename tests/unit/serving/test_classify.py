@@ -15,7 +15,7 @@ from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
-from pier.serving.state import ServerState
+from pier.serving.status import ServerState
 from tests import builders as b
 from tests.unit.serving.protocols.test_rest import call
 

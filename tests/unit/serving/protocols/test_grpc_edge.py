@@ -16,7 +16,7 @@ import pytest
 from pier.errors import NotFound
 from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
-from pier.serving.protocols.grpc.errors import Context, grpc_edge
+from pier.serving.protocols.grpc.edge import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.tensorflow.core.example import (
     example_pb2,
     feature_pb2,
@@ -30,7 +30,7 @@ from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
 )
 from pier.serving.protocols.grpc.server import GrpcServer
 from pier.serving.repository import ModelRepository
-from pier.serving.state import ServerState
+from pier.serving.status import ServerState
 from tests import builders as b
 from tests.integration.server import free_port
 

@@ -16,8 +16,8 @@ from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
     model_service_pb2_grpc,
     prediction_service_pb2_grpc,
 )
-from pier.serving.protocols.grpc.tfs_service import ModelService, PredictionService
-from pier.serving.protocols.grpc.v2_service import InferenceService
+from pier.serving.protocols.grpc.tfs_servicer import ModelService, PredictionService
+from pier.serving.protocols.grpc.v2_servicer import InferenceService
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pier.errors import ConfigError, StorageNotFound
 from pier.observe.metrics import Metrics
 from pier.serving.modelconfig import ModelConfig, parse_config
 from pier.serving.repository import ModelRepository
-from pier.serving.single import (
+from pier.serving.single_model_source import (
     SingleModelSource,
     merge_config,
     parse_model_option,

@@ -12,10 +12,10 @@ from google.protobuf import any_pb2, json_format, wrappers_pb2
 from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
-from pier.serving.protocols import documents
+from pier.serving.protocols import tfs_metadata
 from pier.serving.protocols.bounds import check_version
-from pier.serving.protocols.grpc import codec
-from pier.serving.protocols.grpc.errors import Context, grpc_edge
+from pier.serving.protocols.grpc import tfs_codec as pb_codec
+from pier.serving.protocols.grpc.edge import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -56,7 +56,7 @@ def _address(spec: model_pb2.ModelSpec) -> tuple[str, int | None, str | None]:
     return spec.name, version, label
 
 
-def _spec(served: ServedVersion, signature: str = documents.SIGNATURE) -> model_pb2.ModelSpec:
+def _spec(served: ServedVersion, signature: str = tfs_metadata.SIGNATURE) -> model_pb2.ModelSpec:
     return model_pb2.ModelSpec(
         name=served.name,
         version=wrappers_pb2.Int64Value(value=served.version),
@@ -89,10 +89,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         served = self._resolve(request.model_spec)
 
         async def predict() -> dict[str, Array]:
-            documents.check_signature(request.model_spec.signature_name)
+            tfs_metadata.check_signature(request.model_spec.signature_name)
             declared = {s.name: s.datatype for s in served.model.inputs}
             inputs = {
-                name: codec.tensor_proto_to_array(
+                name: pb_codec.tensor_proto_to_array(
                     tp, declared.get(name), name=name, max_elements=self.plane.max_elements
                 )
                 for name, tp in request.inputs.items()
@@ -103,7 +103,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         outputs = await self._counted(served, predict)
         response = predict_pb2.PredictResponse(model_spec=_spec(served))
         for name, arr in outputs.items():
-            response.outputs[name].CopyFrom(codec.array_to_tensor_proto(arr))
+            response.outputs[name].CopyFrom(pb_codec.array_to_tensor_proto(arr))
         return response
 
     @grpc_edge
@@ -117,7 +117,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 f"metadata_field must be ['signature_def'] (the only one served), got {fields}"
             )
         signatures = json_format.ParseDict(
-            documents.tfs_signature_defs(served), get_model_metadata_pb2.SignatureDefMap()
+            tfs_metadata.signature_defs(served), get_model_metadata_pb2.SignatureDefMap()
         )
         packed = any_pb2.Any()
         packed.Pack(signatures)
@@ -128,8 +128,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _features(
         self, served: ServedVersion, spec: model_pb2.ModelSpec, data: input_pb2.Input
     ) -> Array:
-        documents.check_signature(spec.signature_name)
-        return codec.examples_to_matrix(data, served.model.feature_names)
+        tfs_metadata.check_signature(spec.signature_name)
+        return pb_codec.examples_to_matrix(data, served.model.feature_names)
 
     @grpc_edge
     async def Classify(

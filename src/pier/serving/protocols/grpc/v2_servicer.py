@@ -10,10 +10,10 @@ from google.protobuf import json_format
 
 from pier.errors import InvalidInput, NotFound, PierError
 from pier.serving.dataplane import DataPlane
-from pier.serving.protocols import documents, v2
+from pier.serving.protocols import v2_codec, v2_config, v2_metadata, v2_repository, v2_statistics
 from pier.serving.protocols.bounds import parse_version
-from pier.serving.protocols.grpc import codec
-from pier.serving.protocols.grpc.errors import Context, grpc_edge
+from pier.serving.protocols.grpc import v2_codec as pb_codec
+from pier.serving.protocols.grpc.edge import Context, grpc_edge
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2_grpc as pb_grpc
 from pier.serving.protocols.grpc.protos.inference import model_config_pb2 as mc_pb
@@ -64,7 +64,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ServerMetadataRequest, context: Context
     ) -> pb.ServerMetadataResponse:
         result: pb.ServerMetadataResponse = _parse(
-            documents.server_metadata(), pb.ServerMetadataResponse()
+            v2_metadata.server_metadata(), pb.ServerMetadataResponse()
         )
         return result
 
@@ -76,7 +76,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         served = self.plane.resolve(request.name, version)
         versions = self.plane.metadata_versions(served, explicit=version is not None)
         result: pb.ModelMetadataResponse = _parse(
-            documents.model_metadata(served, versions), pb.ModelMetadataResponse()
+            v2_metadata.model_metadata(served, versions), pb.ModelMetadataResponse()
         )
         return result
 
@@ -104,7 +104,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         served = plane.resolve(request.model_name, _version(request.model_version))
         t0 = time.perf_counter()
         try:
-            inputs, wanted, _parameters = codec.infer_request_to_arrays(
+            inputs, wanted, _parameters = pb_codec.infer_request_to_arrays(
                 request, self.plane.max_elements
             )
             names = [o.name for o in wanted] if wanted is not None else None
@@ -112,11 +112,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             if wanted is None:
                 encoded = list(outputs.items())
             else:
-                pairs = v2.classified(
+                pairs = v2_codec.classified(
                     outputs, wanted, served.config.class_labels, served.model.batched
                 )
                 encoded = [(ro.name, arr) for ro, arr in pairs]
-            return codec.arrays_to_infer_response(
+            return pb_codec.arrays_to_infer_response(
                 served.name, served.version_str, request.id, encoded
             )
         except Exception as exc:
@@ -128,7 +128,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelConfigRequest, context: Context
     ) -> pb.ModelConfigResponse:
         served = self.plane.resolve(request.name, _version(request.version))
-        config = _parse(documents.model_config(served), mc_pb.ModelConfig())
+        config = _parse(v2_config.model_config(served), mc_pb.ModelConfig())
         return pb.ModelConfigResponse(config=config)
 
     @grpc_edge
@@ -137,7 +137,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelStatisticsResponse:
         servable = self.plane.servable(request.name, _version(request.version))
         result: pb.ModelStatisticsResponse = _parse(
-            documents.statistics(servable), pb.ModelStatisticsResponse()
+            v2_statistics.statistics(servable), pb.ModelStatisticsResponse()
         )
         return result
 
@@ -145,7 +145,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, context: Context
     ) -> pb.RepositoryIndexResponse:
-        rows = documents.repository_index(self.plane.index(), request.ready)
+        rows = v2_repository.repository_index(self.plane.index(), request.ready)
         result: pb.RepositoryIndexResponse = _parse({"models": rows}, pb.RepositoryIndexResponse())
         return result
 
@@ -158,7 +158,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             kind = param.WhichOneof("parameter_choice")
             params[key] = getattr(param, kind) if kind else None
         name = request.model_name
-        await self.plane.load(name, documents.load_override(name, params))
+        await self.plane.load(name, v2_repository.load_override(name, params))
         return pb.RepositoryModelLoadResponse()
 
     @grpc_edge
