@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pier.control.orchestrators.base import ReplicaEvent
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
 from pier.home import PierHome, default_home
+from pier.sockets import listen
 
 if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
     from pier.gateway import Gateway
@@ -78,21 +78,6 @@ class _GatewayRoutes:
 
     def remove_routes(self, service: str) -> None:
         self.gateway.remove_routes(service)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
 
 
 def _url(host: str, port: int) -> str:
@@ -155,7 +140,7 @@ async def run_up(settings: UpSettings) -> int:
         api.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         # Bound here rather than by uvicorn, so that a busy port is a clear error, not an exit.
         try:
-            api_socket = _listen(settings.api_host, settings.api_port)
+            api_socket = listen(settings.api_host, settings.api_port)
         except OSError as exc:
             log.error(
                 "the management API cannot listen on %s:%d: %s",
