@@ -44,10 +44,11 @@ _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 #: room in a request head for the method, the version and line ends, beyond the bounds
 #: on the target and the headers
 _HEAD_SLACK = 1024
-#: after refusing a request, how long the rest of what the client sends is read and
-#: dropped before the connection closes: closing with unread input would send a reset
-#: that can destroy the refusal before the client reads it
+#: after refusing a request, how long (and how much of) the rest of what the client
+#: sends is read and dropped before the connection closes: closing with unread input
+#: sends a reset, which can destroy the refusal before the client reads it
 LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 class ClientHost(Protocol):
@@ -109,6 +110,7 @@ class ClientConnection(asyncio.Protocol):
         #: the last bytes of the head so far, for a blank line split between reads
         self.tail = b""
         self._linger: asyncio.TimerHandle | None = None
+        self.lingered = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -138,6 +140,10 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.stopped:
+            if self._linger is not None:
+                self.lingered += len(data)
+                if self.lingered > LINGER_BYTES:
+                    self._close()
             return
         if self.in_head and self._head_overflows(data):
             return
