@@ -103,10 +103,8 @@ class ClientConnection(asyncio.Protocol):
         self.refused = False
         self.write_paused = False
         self.read_paused = False
-        #: a request head is being read (begun, its headers not complete)
+        #: a request head is being read (its target begun, its headers not complete)
         self.in_head = False
-        #: bytes of the head read in data after the one it began in
-        self.head_seen = 0
         #: the last bytes of the head so far, for a blank line split between reads
         self.tail = b""
         self._linger: asyncio.TimerHandle | None = None
@@ -114,6 +112,8 @@ class ClientConnection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
+        #: bytes of the head read in data after the one it began in
+        self.head_seen = 0
         self.url_parts: list[bytes] = []
         self.url_size = 0
         self.header_size = 0
@@ -202,12 +202,8 @@ class ClientConnection(asyncio.Protocol):
 
     # ----- httptools callbacks -------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.head_seen = 0
-        self.tail = b""
-
     def on_url(self, url: bytes) -> None:
+        self.in_head = True  # known here rather than in one more callback per request
         # Pieces are joined once, at the end: adding bytes to bytes piece by piece is
         # quadratic in the length of a target that arrives in many reads.
         self.url_parts.append(url)
