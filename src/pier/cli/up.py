@@ -23,11 +23,11 @@ import click
 from pier.control.controller import Controller
 from pier.control.home import PierHome, default_home
 from pier.control.orchestrators.base import ReplicaEvent
-from pier.control.reconciler import Desired
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
 
 if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
+    from pier.control.reconciler import Desired
     from pier.gateway import Gateway, GatewaySettings
 
 log = logging.getLogger("pier.up")
