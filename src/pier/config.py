@@ -62,6 +62,17 @@ class ServerSettings(BaseSettings):
     max_request_size: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes."
     )
+    max_elements: int = Field(
+        2**24,
+        gt=0,
+        le=2**40,
+        description="Most elements one input tensor may hold, in every protocol and form; "
+        "checked on the shape before anything is allocated (HTTP 413, gRPC "
+        "RESOURCE_EXHAUSTED). The default, 2**24 (16.7M), holds a batch of 100 224x224 RGB "
+        "images (15M; ResNet-50 at batch 64 is 9.6M) and is as many FP32 values as the "
+        "default 64 MiB body carries, so one value that 'fills the shape' or an empty "
+        "dimension next to a huge one cannot make a tiny request allocate gigabytes.",
+    )
     strict_readiness: bool = Field(
         True, description="Ready only when every model has an available version."
     )

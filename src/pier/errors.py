@@ -146,3 +146,30 @@ class StoreError(Unavailable):
         super().__init__(message)
         self.database = database
         self.cause = cause
+
+
+__all__ = [
+    "AlreadyExists",
+    "ArchiveError",
+    "ConfigError",
+    "FailedPrecondition",
+    "InternalError",
+    "InvalidInput",
+    "ModelLoadError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PierError",
+    "ResourceExhausted",
+    "SpecError",
+    "StorageAccessDenied",
+    "StorageBackendMissing",
+    "StorageConfigError",
+    "StorageError",
+    "StorageIntegrityError",
+    "StorageNotFound",
+    "StorageTimeout",
+    "StorageUnavailable",
+    "StoreError",
+    "Unavailable",
+    "Unsupported",
+]

@@ -162,8 +162,16 @@ def test_update_under_load_fails_no_request(up: PierUp, models: Path, tmp_path: 
     assert doc["revision"] == 2 and doc["ready"] == 3 and doc["status"] == "running"
     revisions = up.cli_json("revisions", "hpt")
     assert [r["revision"] for r in revisions["revisions"]] == [1, 2]
-    kinds = [e["kind"] for e in up.cli_json("events", "hpt")["events"]]
+    events = up.cli_json("events", "hpt")["events"]
+    kinds = [e["kind"] for e in events]
     assert "updated" in kinds and "rollout_complete" in kinds
+    # The rollout is complete once revision 2 serves: tagged 2, after its last replica_ready.
+    done = kinds.index("rollout_complete")
+    assert events[done]["revision"] == 2
+    last_ready = max(
+        i for i, e in enumerate(events) if e["kind"] == "replica_ready" and e["revision"] == 2
+    )
+    assert last_ready < done
 
 
 def test_control_plane_restart_keeps_services_and_replicas(up: PierUp) -> None:
@@ -213,10 +221,60 @@ def test_bad_specs_and_bad_calls_get_clear_4xx(up: PierUp, tmp_path: Path) -> No
     assert describe(up, "hpt")["revision"] == 2
 
 
+def test_a_missing_model_is_refused_at_create(up: PierUp, tmp_path: Path) -> None:
+    path = tmp_path / "gone.json"
+    path.write_text(json.dumps({"name": "gone", "model": str(tmp_path / "no-such-model")}))
+    done = up.cli("create", str(path), check=False)
+    assert done.returncode == 2, done.stderr
+    assert "model: " in done.stderr and "no such file or folder" in done.stderr
+    assert up.cli("describe", "gone", check=False).returncode == 3  # nothing stored
+
+
+def test_a_model_that_cannot_load_fails_create_and_update_fast(
+    up: PierUp, models: Path, tmp_path: Path
+) -> None:
+    version = tmp_path / "corrupt" / "1"
+    version.mkdir(parents=True)
+    (version / "model.onnx").write_bytes(b"this is not an onnx file")
+    path = tmp_path / "corrupt.yaml"
+    path.write_text(f"name: corrupt\nmodel: {version.parent}\nreplicas: 2\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(f"name: corrupt\nmodel: {models / 'half_plus_two'}\nreplicas: 2\n")
+    started = time.monotonic()
+    done = up.cli("create", str(path), check=False, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert took < 30, f"create waited {took:.0f}s for a model that can never load"
+    assert "revision 1 cannot start" in done.stderr and "model failed to load" in done.stderr
+    assert "onnx" in done.stderr.lower() or "protobuf" in done.stderr.lower()
+    # The healthy service was never disturbed.
+    assert httpx.post(up.gateway + "/v1/models/hpt:predict", json=PREDICT).status_code == 200
+
+    up.cli("update", "corrupt", str(good))  # fixed: revision 2 serves
+    started = time.monotonic()
+    done = up.cli("update", "corrupt", str(path), check=False, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert took < 30, f"update waited {took:.0f}s for a model that can never load"
+    assert "revision 3 cannot start" in done.stderr and "revision 2 keeps serving" in done.stderr
+    assert httpx.post(up.gateway + "/v1/models/corrupt:predict", json=PREDICT).status_code == 200
+    up.cli("delete", "corrupt", "-y")
+
+
+def test_stop_counts_no_replica_ready(up: PierUp) -> None:
+    up.cli("stop", "hpt")
+    [listed] = [s for s in up.cli_json("list")["services"] if s["name"] == "hpt"]
+    assert (listed["status"], listed["ready"], listed["replicas"]) == ("stopped", 0, 3)
+
+
 def test_delete_stops_every_replica(up: PierUp) -> None:
-    pids = [r["pid"] for r in _replicas(describe(up, "hpt"))]
+    pids = [r["pid"] for r in _replicas(describe(up, "hpt")) if r["pid"]]
     up.cli("delete", "hpt", "-y")
     assert up.cli("describe", "hpt", check=False).returncode == 3
+    # The history stays readable after the service is gone.
+    kinds = [e["kind"] for e in up.cli_json("events", "hpt")["events"]]
+    assert kinds[-1] == "deleted" and "stopped" in kinds
+    assert up.cli("events", "never-was", check=False).returncode == 3
 
     def all_gone() -> bool:
         for pid in pids:

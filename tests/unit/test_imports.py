@@ -23,3 +23,15 @@ def test_version_is_exposed() -> None:
     import pier
 
     assert pier.__version__.count(".") == 2
+
+
+def test_client_imports_no_plane() -> None:
+    """The SDK talks HTTP to the control plane; it must not pull in a plane's code."""
+    code = (
+        "import sys\n"
+        "import pier.client, pier.client.api\n"
+        "planes = ('pier.control', 'pier.serving', 'pier.gateway')\n"
+        "print(','.join(m for m in sys.modules if m.startswith(planes)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,271 +1,185 @@
-"""``pier``: serve a model repository, write the demo models, print the version."""
+"""``pier``: the root command, which imports a subcommand's module only when that subcommand runs.
+
+`pier --help` and `pier list` must answer in a blink, so nothing here imports the planes,
+pydantic, httpx or the web stack: the table below knows each command's module and short help,
+and a test checks it against the commands themselves.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+import importlib
+from typing import Any, NamedTuple
 
 import click
-from pydantic import ValidationError
 
 import pier
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Entry(NamedTuple):
+    """Where a subcommand lives and what ``pier --help`` says of it."""
+
+    module: str
+    attribute: str
+    help: str
+    section: str
+
+
+#: Every subcommand, in the order `pier --help` shows them within their sections.
+COMMANDS: dict[str, Entry] = {
+    "serve": Entry(
+        "pier.cli.serve_cmd",
+        "serve",
+        "Serve every model in a model repository (or one model) over HTTP and gRPC.",
+        "Model server",
+    ),
+    "models": Entry("pier.cli.models_cmd", "models", "Model repository tools.", "Model server"),
+    "up": Entry(
+        "pier.cli.up",
+        "up_command",
+        "Run the platform on this machine: gateway, management API and replicas.",
+        "Platform",
+    ),
+    "spec": Entry(
+        "pier.cli.spec_cmd",
+        "spec",
+        "Check service specs (Pier or PAI-EAS form) and print their schema.",
+        "Platform",
+    ),
+    "create": Entry(
+        "pier.cli.service_cmds",
+        "create",
+        "Create a service from a spec FILE (JSON or YAML, Pier or EAS form).",
+        "Services",
+    ),
+    "update": Entry(
+        "pier.cli.service_cmds",
+        "update",
+        "Roll service NAME to a new revision from a spec FILE.",
+        "Services",
+    ),
+    "scale": Entry(
+        "pier.cli.service_cmds",
+        "scale",
+        "Set the desired replica count of service NAME (0..64).",
+        "Services",
+    ),
+    "stop": Entry(
+        "pier.cli.service_cmds",
+        "stop",
+        "Stop every replica of service NAME (its desired count is kept).",
+        "Services",
+    ),
+    "start": Entry(
+        "pier.cli.service_cmds",
+        "start",
+        "Run service NAME's replicas again after `pier stop`.",
+        "Services",
+    ),
+    "delete": Entry(
+        "pier.cli.service_cmds",
+        "delete",
+        "Delete service NAME, its revisions and its replicas.",
+        "Services",
+    ),
+    "predict": Entry(
+        "pier.cli.predict_cmd",
+        "predict",
+        "Send one inference request to service NAME through the gateway and print the answer.",
+        "Services",
+    ),
+    "list": Entry("pier.cli.inspect_cmds", "list_", "List every service.", "Inspect"),
+    "describe": Entry(
+        "pier.cli.inspect_cmds",
+        "describe",
+        "Show a service in full: status, spec, endpoints, replicas, recent events.",
+        "Inspect",
+    ),
+    "logs": Entry(
+        "pier.cli.logs_cmd", "logs", "Print the log lines of service NAME's replicas.", "Inspect"
+    ),
+    "events": Entry(
+        "pier.cli.inspect_cmds",
+        "events",
+        "Show the newest events of service NAME, oldest first.",
+        "Inspect",
+    ),
+    "revisions": Entry(
+        "pier.cli.inspect_cmds",
+        "revisions",
+        "List the revisions of service NAME (* marks the current one).",
+        "Inspect",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that loads a subcommand's module when the subcommand is asked for, not before."""
+
+    def __init__(self, *args: Any, lazy: dict[str, Entry], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.lazy, *(name for name in super().list_commands(ctx) if name not in self.lazy)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = self.lazy.get(cmd_name)
+        if entry is None or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        command = getattr(importlib.import_module(entry.module), entry.attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry.module}.{entry.attribute} is not a click command")
+        self.add_command(command, cmd_name)
+        return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests close names from the commands it holds; a lazy group holds few yet.
+        name = click.utils.make_str(args[0])
+        unknown = self.get_command(ctx, name) is None
+        if unknown and not name.startswith("-") and not ctx.resilient_parsing:
+            raise click.exceptions.NoSuchCommand(
+                name, possibilities=self.list_commands(ctx), ctx=ctx
+            )
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The short help comes from the table, so `pier --help` imports no command module.
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        width = max(len(name) for name in names)
+        limit = formatter.width - 6 - width
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for name in names:
+            entry = self.lazy.get(name)
+            command: click.Command | None
+            if entry is not None and name not in self.commands:
+                command = click.Command(name, help=entry.help)  # a stand-in: same wording rules
+            else:
+                command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            section = entry.section if entry is not None else "Other commands"
+            # Padded names keep the help column aligned across sections.
+            row = (name.ljust(width), command.get_short_help_str(limit))
+            sections.setdefault(section, []).append(row)
+        for section, rows in sections.items():
+            with formatter.section(section):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(
     pier.__version__, "--version", prog_name="pier", message="%(prog)s %(version)s"
 )
 def cli() -> None:
     """Pier: production inference for ONNX, scikit-learn, XGBoost, LightGBM, PyTorch and Python models."""
-
-
-@cli.command()
-@click.option(
-    "--model-repository",
-    "model_repository",
-    default="",
-    help="Models laid out as <model>/<version>/<files>: a folder or a URI "
-    "(s3://bucket/models, gs://, oss://, hdfs://, http(s)://). S3 endpoint, region and "
-    "credentials come from the AWS_* environment variables or the AWS profile.",
-)
-@click.option(
-    "--model",
-    "model",
-    default="",
-    metavar="NAME=URI",
-    help="Serve one model instead of a repository, under NAME: URI is a folder of numbered "
-    "versions, a folder of model files, or one model file (local path or URI).",
-)
-@click.option(
-    "--model-config",
-    "model_config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --model: a config file (JSON or YAML) laid over the model's own config.",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where models from remote URIs are cached [default: ~/.cache/pier/models].",
-)
-@click.option(
-    "--cache-size",
-    default=20 * 1024**3,
-    show_default=True,
-    type=int,
-    help="Bytes the cache may hold before it evicts models no server uses.",
-)
-@click.option(
-    "--http-host",
-    default="0.0.0.0",
-    show_default=True,
-    help="Address to listen on (HTTP and gRPC).",
-)
-@click.option(
-    "--http-port",
-    default=8501,
-    show_default=True,
-    type=int,
-    help="Port for TF Serving REST and Open Inference Protocol REST.",
-)
-@click.option(
-    "--grpc-port",
-    default=8500,
-    show_default=True,
-    type=int,
-    help="Port for gRPC: the Open Inference Protocol and TF Serving services; 0 = off.",
-)
-@click.option(
-    "--grpc-max-message-size",
-    default=64 * 1024 * 1024,
-    show_default=True,
-    type=int,
-    help="Largest gRPC message received or sent, in bytes (larger: RESOURCE_EXHAUSTED).",
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=int,
-    help="Server processes sharing the port (each loads its own models).",
-)
-@click.option(
-    "--model-control-mode",
-    type=click.Choice(["poll", "explicit", "none"]),
-    default="poll",
-    show_default=True,
-    help="poll: load all and watch for new versions; none: load all once; "
-    "explicit: load only --load-model models (and what the repository API loads).",
-)
-@click.option(
-    "--load-model",
-    "load_models",
-    multiple=True,
-    help="In explicit mode, a model to load at start ('*' for all). Repeatable.",
-)
-@click.option(
-    "--poll-interval",
-    default=2.0,
-    show_default=True,
-    type=float,
-    help="Seconds between repository scans in poll mode.",
-)
-@click.option(
-    "--max-request-size",
-    default=64 * 1024 * 1024,
-    show_default=True,
-    type=int,
-    help="Largest request body, in bytes.",
-)
-@click.option(
-    "--access-log/--no-access-log",
-    default=True,
-    show_default=True,
-    help="One JSON line per request on stdout.",
-)
-@click.option(
-    "--strict-readiness/--no-strict-readiness",
-    default=True,
-    show_default=True,
-    help="Report ready only when every model has an available version.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "text"]),
-    default="auto",
-    show_default=True,
-    help="auto: text on a terminal, JSON lines otherwise.",
-)
-@click.option(
-    "--graceful-timeout",
-    default=30.0,
-    show_default=True,
-    type=float,
-    help="Seconds to let in-flight requests finish after SIGTERM.",
-)
-@click.option(
-    "--executor-threads",
-    default=0,
-    show_default=True,
-    type=int,
-    help="Threads running model calls; 0 = cores + 2.",
-)
-def serve(**options: object) -> None:
-    """Serve every model in a model repository (or one model) over HTTP and gRPC."""
-    from pier.config import ServerSettings
-    from pier.serving.server import serve as run
-
-    options["load_models"] = list(options["load_models"])  # type: ignore[call-overload]
-    if options["cache_dir"] is None:
-        del options["cache_dir"]
-    try:
-        settings = ServerSettings(**options)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        for err in exc.errors():
-            if not err["loc"]:
-                click.echo(f"error: {err['msg'].removeprefix('Value error, ')}", err=True)
-                continue
-            field = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
-            click.echo(f"error: {field}: {err['msg']}", err=True)
-        sys.exit(2)
-    sys.exit(run(settings))
-
-
-@cli.group()
-def models() -> None:
-    """Model repository tools."""
-
-
-@models.command("demo")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def models_demo(directory: Path) -> None:
-    """Write the demo model repository (half_plus_two, resnet50, iris) into DIRECTORY."""
-    from pier.serving.demo import write_demo_repository
-
-    names = write_demo_repository(directory)
-    click.echo(f"wrote {', '.join(names)} to {directory}")
-
-
-@models.command("push")
-@click.argument("local", type=click.Path(exists=True, path_type=Path))
-@click.argument("uri")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
-def models_push(local: Path, uri: str, progress: bool) -> None:
-    """Upload LOCAL (a model repository, a model or a version folder, or a file) to URI.
-
-    Files already there with the same size and checksum are skipped, as `s3cmd sync` does.
-    """
-    from pier.storage import StorageOptions, push
-
-    with _storage_errors():
-        result = push(local, uri, StorageOptions.from_env(), progress=progress)
-    click.echo(
-        f"uploaded {len(result.uploaded)} file(s) ({result.bytes_uploaded} bytes), "
-        f"skipped {len(result.skipped)} unchanged"
-    )
-
-
-@models.command("ls")
-@click.argument("uri")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
-def models_ls(uri: str, output: str) -> None:
-    """List what is at URI (a folder or a bucket path)."""
-    import orjson
-
-    from pier.storage import StorageOptions, ls
-
-    with _storage_errors():
-        entries = ls(uri, StorageOptions.from_env())
-    if output == "json":
-        rows = [
-            {
-                "name": e.name,
-                "size": e.size,
-                "modified": e.modified and e.modified.isoformat(),
-                "is_dir": e.is_dir,
-            }
-            for e in entries
-        ]
-        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
-        return
-    for e in entries:
-        size = "-" if e.is_dir else str(e.size if e.size is not None else "?")
-        when = e.modified.strftime("%Y-%m-%d %H:%M:%S") if e.modified else ""
-        click.echo(f"{'DIR' if e.is_dir else '   '}  {size:>12}  {when:19}  {e.name}")
-
-
-@contextlib.contextmanager
-def _storage_errors() -> Iterator[None]:
-    from pier.errors import PierError
-
-    try:
-        yield
-    except PierError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
-
-
-def _register() -> None:
-    from pier.cli.platform_cmds import COMMANDS
-    from pier.cli.spec_cmd import spec
-    from pier.cli.up import up_command
-
-    cli.add_command(up_command)
-    cli.add_command(spec)
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

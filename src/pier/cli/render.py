@@ -22,6 +22,7 @@ _STATE_COLOURS = {
     "pending": "yellow",
     "starting": "yellow",
     "updating": "cyan",
+    "scaling": "cyan",
     "draining": "cyan",
     "degraded": "yellow",
     "backoff": "red",

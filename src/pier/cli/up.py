@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import click
 
 from pier.control.controller import Controller
-from pier.control.home import PierHome, default_home
 from pier.control.orchestrators.base import ReplicaEvent
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
+from pier.home import PierHome, default_home
 
 if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
     from pier.control.reconciler import Desired
@@ -112,6 +112,7 @@ async def run_up(settings: UpSettings) -> int:
     from pier.control.orchestrators.local import LocalOrchestrator
     from pier.control.store import Store
     from pier.gateway import Gateway, run_in_thread
+    from pier.serving.precheck import spec_problems
 
     home = PierHome(settings.home)
     home.ensure()
@@ -140,7 +141,9 @@ async def run_up(settings: UpSettings) -> int:
             log.error("the gateway cannot listen on %s:%d: %s", settings.host, settings.port, exc)
             return 1
         gateway_url = _url(settings.host, gateway_thread.port)
-        app = create_api(store, controller, token, gateway_url=gateway_url)
+        app = create_api(
+            store, controller, token, gateway_url=gateway_url, check_model=spec_problems
+        )
         config = uvicorn.Config(
             app,
             host=settings.api_host,

@@ -6,8 +6,16 @@ from pier.client.api import (
     PierAPIError,
     PierClient,
     PierConnectionError,
+    ServiceFailed,
     WaitTimeout,
     guess_protocol,
 )
 
-__all__ = ["PierAPIError", "PierClient", "PierConnectionError", "WaitTimeout", "guess_protocol"]
+__all__ = [
+    "PierAPIError",
+    "PierClient",
+    "PierConnectionError",
+    "ServiceFailed",
+    "WaitTimeout",
+    "guess_protocol",
+]

@@ -1,20 +1,20 @@
-"""``PierClient``: the management API (``/api/v1``) and inference through the gateway, over httpx."""
+"""``PierClient``: the management API (``/api/v1``) and inference through the gateway."""
 
 from __future__ import annotations
 
 import builtins
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
-import httpx
-
-from pier.control.home import PierHome, default_home
+from pier import __version__
+from pier.client.transport import Response, Transport, TransportError
 from pier.errors import ConfigError, PierError
+from pier.home import PierHome, default_home
 
 API_PREFIX = "/api/v1"
 InferProtocol = Literal["auto", "tfserving", "v2"]
@@ -54,17 +54,24 @@ class WaitTimeout(PierError):
         self.document = document
 
 
+class ServiceFailed(WaitTimeout):
+    """The revision being waited for cannot start: each of its replicas fails the same way.
+
+    Its replicas keep retrying with backoff (the cause may go away), but waiting longer
+    would only repeat the failure; ``document`` is the service's last state.
+    """
+
+    code = "failed_precondition"
+
+
 class PierClient:
     """Synchronous client of a Pier control plane: manage services, read logs, send predictions."""
 
     def __init__(self, api_url: str, token: str, timeout: float = 30) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
-        self._http = httpx.Client(
-            base_url=self.api_url + API_PREFIX,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": f"pier/{__version__}"}
+        self._http = Transport(self.api_url + API_PREFIX, headers, timeout)
         self._gateway: str | None = None
 
     @classmethod
@@ -102,11 +109,11 @@ class PierClient:
 
     def create(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a service from a spec (Pier or EAS form); returns its document."""
-        return self._json("POST", "/services", json=spec)
+        return self._json("POST", "/services", json_body=spec)
 
     def get(self, name: str) -> dict[str, Any]:
         """A service's full document: status, spec, endpoints, replicas, recent events."""
-        return self._json("GET", f"/services/{name}")
+        return self._json("GET", f"/services/{_q(name)}")
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Every service, in short form."""
@@ -115,47 +122,47 @@ class PierClient:
 
     def update(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         """Store a new revision of a service (``changed`` is false when the spec is the same)."""
-        return self._json("PUT", f"/services/{name}", json=spec)
+        return self._json("PUT", f"/services/{_q(name)}", json_body=spec)
 
     def delete(self, name: str) -> dict[str, Any]:
         """Delete a service."""
-        return self._json("DELETE", f"/services/{name}")
+        return self._json("DELETE", f"/services/{_q(name)}")
 
     def scale(self, name: str, replicas: int) -> dict[str, Any]:
         """Set a service's desired replica count."""
-        return self._json("POST", f"/services/{name}/scale", json={"replicas": replicas})
+        return self._json("POST", f"/services/{_q(name)}/scale", json_body={"replicas": replicas})
 
     def stop(self, name: str) -> dict[str, Any]:
         """Stop a service's replicas (the desired count is kept)."""
-        return self._json("POST", f"/services/{name}/stop")
+        return self._json("POST", f"/services/{_q(name)}/stop")
 
     def start(self, name: str) -> dict[str, Any]:
         """Start a stopped service again."""
-        return self._json("POST", f"/services/{name}/start")
+        return self._json("POST", f"/services/{_q(name)}/start")
 
     def revisions(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every revision of a service, oldest first."""
-        revisions: builtins.list[dict[str, Any]] = self._json("GET", f"/services/{name}/revisions")[
-            "revisions"
-        ]
+        revisions: builtins.list[dict[str, Any]] = self._json(
+            "GET", f"/services/{_q(name)}/revisions"
+        )["revisions"]
         return revisions
 
     def revision(self, name: str, number: int) -> dict[str, Any]:
         """One revision of a service."""
-        return self._json("GET", f"/services/{name}/revisions/{number}")
+        return self._json("GET", f"/services/{_q(name)}/revisions/{number}")
 
     def replicas(self, name: str) -> builtins.list[dict[str, Any]]:
         """A service's replicas as last observed."""
-        replicas: builtins.list[dict[str, Any]] = self._json("GET", f"/services/{name}/replicas")[
-            "replicas"
-        ]
+        replicas: builtins.list[dict[str, Any]] = self._json(
+            "GET", f"/services/{_q(name)}/replicas"
+        )["replicas"]
         return replicas
 
     def events(self, name: str, limit: int = 100, after: int = 0) -> builtins.list[dict[str, Any]]:
         """A service's events with id > ``after``, oldest first, at most ``limit``."""
         params = {"limit": limit, "after": after}
         events: builtins.list[dict[str, Any]] = self._json(
-            "GET", f"/services/{name}/events", params=params
+            "GET", f"/services/{_q(name)}/events", params=params
         )["events"]
         return events
 
@@ -166,20 +173,19 @@ class PierClient:
         params: dict[str, Any] = {"tail": tail, "follow": follow}
         if replica is not None:
             params["replica"] = replica
-        timeout = httpx.Timeout(self._http.timeout.connect, read=None) if follow else None
-        with self._errors():
-            request = self._http.build_request(
-                "GET", f"/services/{name}/logs", params=params, timeout=timeout
-            )
-            response = self._http.send(request, stream=True)
+        read_timeout = None if follow else self._http.timeout
         try:
-            if response.is_error:
-                response.read()
-                raise _api_error(response)
-            with self._errors():
-                yield from response.iter_lines()
-        finally:
-            response.close()
+            head, lines = self._http.stream_lines(
+                f"/services/{_q(name)}/logs", params, read_timeout
+            )
+            if head.is_error:
+                raise _api_error(head)
+            try:
+                yield from lines
+            finally:
+                lines.close()
+        except TransportError as exc:
+            raise _unreachable(exc) from None
 
     def wait(
         self,
@@ -196,8 +202,8 @@ class PierClient:
                 progress(doc)
             if _settled(doc):
                 return doc
-            if doc["status"] == "failed" and _all_failed(doc):
-                raise WaitTimeout(f"service '{name}' failed: {failure_reason(doc)}", doc)
+            if _all_failed(doc):
+                raise ServiceFailed(_failed_message(name, doc), doc)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(
@@ -219,76 +225,62 @@ class PierClient:
         if self._gateway is None:
             self._gateway = str(self.info()["gateway"]).rstrip("/")
         if protocol == "v2":
-            url = f"{self._gateway}/v2/models/{name}/infer"
+            url = f"{self._gateway}/v2/models/{_q(name)}/infer"
         else:
-            url = f"{self._gateway}/v1/models/{name}:predict"
-        return self._json("POST", url, json=body)
+            url = f"{self._gateway}/v1/models/{_q(name)}:predict"
+        return self._json("POST", url, json_body=body)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        with self._errors():
+        try:
             response = self._http.request(method, path, **kwargs)
+        except TransportError as exc:
+            raise _unreachable(exc) from None
         if response.is_error:
             raise _api_error(response)
         try:
             data = response.json()
         except ValueError:
             raise PierAPIError(
-                f"{method} {response.url} answered {response.status_code} with a body that is "
+                f"{method} {response.url} answered {response.status} with a body that is "
                 "not JSON; is this a Pier API?",
-                status=response.status_code,
+                status=response.status,
                 code="internal",
             ) from None
         if not isinstance(data, dict):
             raise PierAPIError(
                 f"{method} {response.url} answered with JSON that is not an object",
-                status=response.status_code,
+                status=response.status,
                 code="internal",
             )
         return data
 
-    def _errors(self) -> _TranslateHttpx:
-        return _TranslateHttpx(self.api_url)
+
+def _q(name: str) -> str:
+    """A name as one path segment: '/', '?' or '#' in it cannot change which URL is asked."""
+    return quote(name, safe="")
 
 
-class _TranslateHttpx:
-    """Turns httpx's transport errors into PierConnectionError naming the URL."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, httpx.ConnectError):
-            raise PierConnectionError(
-                f"cannot reach the Pier API at {self.url} ({exc}); is `pier up` running? "
-                "(start it with `pier up`, or set --api / PIER_API)"
-            ) from None
-        if isinstance(exc, httpx.TimeoutException):
-            raise PierConnectionError(
-                f"the Pier API at {self.url} did not answer in time ({type(exc).__name__})"
-            ) from None
-        if isinstance(exc, httpx.TransportError):
-            raise PierConnectionError(
-                f"talking to the Pier API at {self.url} failed: {exc}"
-            ) from None
-        if isinstance(exc, httpx.InvalidURL):
-            raise ConfigError(f"invalid API URL {self.url!r}: {exc}") from None
+def _unreachable(exc: TransportError) -> PierError:
+    """The error for a request that got no answer, in words that say what to check."""
+    if exc.kind == "connect":
+        return PierConnectionError(
+            f"cannot reach the Pier API at {exc.url} ({exc}); is `pier up` running? "
+            "(start it with `pier up`, or set --api / PIER_API)"
+        )
+    if exc.kind == "timeout":
+        return PierConnectionError(f"the Pier API at {exc.url} did not answer in time ({exc})")
+    if exc.kind == "url":
+        return ConfigError(f"invalid API URL {exc.url!r}: {exc}")
+    return PierConnectionError(f"talking to the Pier API at {exc.url} failed: {exc}")
 
 
-def _api_error(response: httpx.Response) -> PierAPIError:
+def _api_error(response: Response) -> PierAPIError:
     """The PierAPIError an error response describes (or a generic one for non-Pier bodies)."""
     try:
         body = response.json()
-    except (ValueError, json.JSONDecodeError):
+    except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         problems = [
@@ -298,15 +290,15 @@ def _api_error(response: httpx.Response) -> PierAPIError:
         ]
         return PierAPIError(
             body["error"],
-            status=response.status_code,
+            status=response.status,
             code=str(body.get("code", "internal")),
             problems=problems,
         )
-    text = response.text.strip()[:200] or response.reason_phrase
+    text = response.text.strip()[:200] or response.reason
     return PierAPIError(
-        f"{response.request.method} {response.url} answered {response.status_code}: {text}",
-        status=response.status_code,
-        code="internal" if response.status_code >= 500 else "invalid_argument",
+        f"{response.method} {response.url} answered {response.status}: {text}",
+        status=response.status,
+        code="internal" if response.status >= 500 else "invalid_argument",
     )
 
 
@@ -329,18 +321,57 @@ def _settled(doc: dict[str, Any]) -> bool:
     )
 
 
+def _current(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The replicas of the service's current revision that are not gone."""
+    return [
+        r
+        for r in doc.get("replica_list", [])
+        if r["revision"] == doc["revision"] and r["state"] != "stopped"
+    ]
+
+
 def _all_failed(doc: dict[str, Any]) -> bool:
-    current = [r for r in doc.get("replica_list", []) if r["revision"] == doc["revision"]]
-    return bool(current) and all(r["state"] == "failed" for r in current)
+    """Whether every replica of the current revision has failed for good (none ready).
+
+    "For good": state ``failed``, or flagged ``permanent`` by the orchestrator (it failed
+    the same way on each start and never served).
+    """
+    current = _current(doc)
+    return bool(current) and all(
+        r["state"] == "failed"
+        or (r["state"] != "ready" and (r.get("extra") or {}).get("permanent"))
+        for r in current
+    )
+
+
+def _failed_message(name: str, doc: dict[str, Any]) -> str:
+    revision = doc["revision"]
+    message = f"service '{name}' revision {revision} cannot start: {failure_reason(doc)}"
+    serving = sorted({r["revision"] for r in doc.get("replica_list", []) if r["state"] == "ready"})
+    if serving:
+        listed = ", ".join(str(n) for n in serving)
+        message += f"; revision {listed} keeps serving"
+    return message + (
+        f". Its replicas keep retrying; fix the spec and run `pier update {name} FILE`, "
+        f"or `pier delete {name}`"
+    )
 
 
 def failure_reason(doc: dict[str, Any]) -> str:
-    """Why a service is not ready, in words: its replicas' last errors, else its state."""
-    reasons = [
-        f"replica {r['id']} {r['state']}: {r['reason']}"
-        for r in doc.get("replica_list", [])
-        if r.get("reason") and r["state"] != "ready"
-    ]
+    """Why a service is not ready, in words: its replicas' last errors, else its state.
+
+    The current revision's replicas come first; one line per distinct reason.
+    """
+    replicas = sorted(
+        doc.get("replica_list", []), key=lambda r: (r["revision"] != doc.get("revision"), r["id"])
+    )
+    reasons: list[str] = []
+    seen: set[str] = set()
+    for r in replicas:
+        if not r.get("reason") or r["state"] == "ready" or r["reason"] in seen:
+            continue
+        seen.add(r["reason"])
+        reasons.append(f"replica {r['id']} {r['state']}: {r['reason']}")
     if reasons:
         return "; ".join(reasons)
     for event in reversed(doc.get("events", [])):

@@ -18,6 +18,7 @@ import pier
 from pier.control.api_errors import BodyLimit, TokenAuth, install_error_handlers
 from pier.control.api_models import (
     ControlHooks,
+    ModelCheck,
     ScaleRequest,
     ServiceStore,
     event_doc,
@@ -26,8 +27,10 @@ from pier.control.api_models import (
     service_document,
     service_summary,
 )
-from pier.errors import InvalidInput, NotFound
-from pier.spec import parse_spec, spec_digest
+from pier.control.records import INT64_MAX
+from pier.errors import InvalidInput, NotFound, SpecError
+from pier.spec import ParsedSpec, parse_spec, spec_digest
+from pier.spec.service import shown, suggest
 
 API_PREFIX = "/api/v1"
 #: Events a service document carries (the newest); the events endpoint pages through all.
@@ -114,10 +117,35 @@ async def _lines(source: AsyncIterator[str]) -> AsyncIterator[str]:
         yield line if line.endswith("\n") else line + "\n"
 
 
+#: Where the EAS form writes what Pier's form calls these paths.
+_EAS_PATHS = {"model": "model_path", "code.path": "processor_path"}
+
+
+def _check_locations(parsed: ParsedSpec, check: ModelCheck | None) -> None:
+    """A 400 naming the field when the spec's local model or code cannot be used here."""
+    if check is None:
+        return
+    problems = check(parsed.spec)
+    if not problems:
+        return
+    if parsed.form == "eas":
+        problems = [(_EAS_PATHS.get(path, path), message) for path, message in problems]
+    listed = "; ".join(f"{path}: {message}" for path, message in problems)
+    raise SpecError(f"request body: {len(problems)} problem(s): {listed}", problems)
+
+
 def create_api(
-    store: ServiceStore, control: ControlHooks, token: str, *, gateway_url: str
+    store: ServiceStore,
+    control: ControlHooks,
+    token: str,
+    *,
+    gateway_url: str,
+    check_model: ModelCheck | None = None,
 ) -> FastAPI:
-    """The management API app: every path but ``/api/v1/health`` needs the admin token."""
+    """The management API app: every path but ``/api/v1/health`` needs the admin token.
+
+    ``check_model`` looks at a spec's local paths before it is stored (None: not checked).
+    """
     app = FastAPI(
         title="Pier management API",
         version=pier.__version__,
@@ -137,6 +165,13 @@ def create_api(
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(TokenAuth(token))])
 
+    def _exists(name: str) -> bool:
+        try:
+            store.get_service(name)
+        except NotFound:
+            return False
+        return True
+
     def document(name: str) -> dict[str, Any]:
         service = store.get_service(name)
         revision = store.get_revision(name, service.revision)
@@ -155,6 +190,8 @@ def create_api(
         """Create a service from a spec (Pier or EAS form); revision 1 is stored."""
         parsed = parse_spec(data, "request body")
         spec = parsed.spec
+        if not _exists(spec.name):  # a taken name is the 409 to report, whatever the model
+            _check_locations(parsed, check_model)
         store.create_service(spec.name, spec.model_dump(mode="json"), spec.replicas)
         control.wake()
         return {**document(spec.name), "warnings": parsed.warnings}
@@ -187,6 +224,7 @@ def create_api(
                 f"the spec's name '{spec.name}' does not match the service '{name}' in the path"
             )
         service = store.get_service(name)
+        _check_locations(parsed, check_model)
         current = parse_spec(store.get_revision(name, service.revision).spec, "stored spec").spec
         changed = spec_digest(spec) != spec_digest(current)
         if changed:
@@ -250,10 +288,16 @@ def create_api(
     def list_events(
         name: ServiceName,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most events returned.")] = 100,
-        after: Annotated[int, Query(ge=0, description="Only events with a larger id.")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=INT64_MAX, description="Only events with a larger id.")
+        ] = 0,
     ) -> dict[str, Any]:
-        """A service's events, oldest first, paged by event id."""
-        store.get_service(name)
+        """A service's events, oldest first, paged by event id; a deleted service's stay."""
+        try:
+            store.get_service(name)
+        except NotFound:
+            if not store.list_events(name, 1):
+                raise  # no service of that name ever existed
         return {"events": [event_doc(e) for e in store.list_events(name, limit, after)]}
 
     @api.get(
@@ -270,8 +314,9 @@ def create_api(
     ) -> StreamingResponse:
         """Log lines of a service's replicas (or one of them), as plain text."""
         store.get_service(name)
-        if replica is not None and all(r.id != replica for r in store.list_replicas(name)):
-            raise NotFound(f"service '{name}' has no replica '{replica}'")
+        ids = [r.id for r in store.list_replicas(name)]
+        if replica is not None and replica not in ids:
+            raise NotFound(f"service '{name}' has no replica {shown(replica)}{suggest(replica, ids)}")
         return StreamingResponse(
             _lines(control.logs(name, replica, tail, follow)),
             media_type="text/plain; charset=utf-8",

@@ -159,9 +159,13 @@ def _allowed_methods(request: Request) -> str:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path)
+    # Starlette re-raises the exception once this response is sent, and the server then
+    # drops the connection; saying so lets a keep-alive client open a fresh one instead of
+    # sending its next request into a closed socket.
     return JSONResponse(
         error_body(f"internal error ({type(exc).__name__}); see the control plane log", "internal"),
         status_code=500,
+        headers={"Connection": "close"},
     )
 
 

@@ -6,7 +6,7 @@ tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Literal, Protocol
 
@@ -19,11 +19,14 @@ from pier.control.records import (
     RevisionRecord,
     ServiceRecord,
 )
+from pier.spec import ServiceSpec
 
 #: Largest replica count the API accepts for one service (the spec's bound too).
 MAX_REPLICAS = 64
 
-ServiceStatus = Literal["pending", "running", "updating", "stopped", "degraded", "failed"]
+ServiceStatus = Literal[
+    "pending", "scaling", "running", "updating", "stopped", "degraded", "failed"
+]
 
 #: Replica states that count as "still there" (everything but gone on purpose).
 _PRESENT = frozenset(s for s in ReplicaState if s is not ReplicaState.STOPPED)
@@ -74,6 +77,11 @@ class ControlHooks(Protocol):
         ...
 
 
+#: Checks what a spec names on this machine (local model and code paths) before it is stored:
+#: ``(field path, message)`` per problem, paths in Pier's form.
+ModelCheck = Callable[[ServiceSpec], list[tuple[str, str]]]
+
+
 class ScaleRequest(BaseModel):
     """Body of ``POST /api/v1/services/{name}/scale``."""
 
@@ -88,8 +96,10 @@ def service_status(service: ServiceRecord, replicas: Iterable[ReplicaRecord]) ->
     """One word for where a service stands, from its record and its replicas.
 
     stopped: stopped on purpose; updating: replicas of an older revision remain; running:
-    ready >= desired; failed: none ready and one is crashing; degraded: some ready but too
-    few; pending: none ready yet.
+    ready >= desired; pending: none ready, none in trouble yet; failed: none ready and one
+    is crashing or cannot start; scaling: some ready and the others starting for the first
+    time (an ordinary scale-up, nothing wrong); degraded: some ready and another crashing,
+    restarting or no longer passing its health check.
     """
     if service.stopped:
         return "stopped"
@@ -100,12 +110,30 @@ def service_status(service: ServiceRecord, replicas: Iterable[ReplicaRecord]) ->
     if ready >= service.replicas:
         return "running"
     if ready == 0:
-        return "failed" if any(r.state in _BROKEN for r in present) else "pending"
-    return "degraded"
+        return "failed" if any(_broken(r) for r in present) else "pending"
+    return "degraded" if any(_troubled(r) for r in present) else "scaling"
 
 
-def ready_count(replicas: Iterable[ReplicaRecord]) -> int:
-    """How many replicas, of any revision, are READY."""
+def _broken(r: ReplicaRecord) -> bool:
+    """Crashed or cannot start (the orchestrator flags a failure that repeats as permanent)."""
+    return r.state in _BROKEN or bool(r.extra.get("permanent"))
+
+
+def _troubled(r: ReplicaRecord) -> bool:
+    """Not a replica simply starting for the first time."""
+    if r.state is ReplicaState.READY:
+        return False
+    return _broken(r) or r.restarts > 0 or bool(r.reason)
+
+
+def ready_count(service: ServiceRecord, replicas: Iterable[ReplicaRecord]) -> int:
+    """How many replicas, of any revision, serve the service: READY ones, none when stopped.
+
+    A stopped service's replicas are on their way out (drained, then stopped) even while
+    the controller's last look still saw them ready, so `list` says 0 at once.
+    """
+    if service.stopped:
+        return 0
     return sum(1 for r in replicas if r.state is ReplicaState.READY)
 
 
@@ -148,7 +176,7 @@ def service_summary(service: ServiceRecord, replicas: list[ReplicaRecord]) -> di
         "name": service.name,
         "revision": service.revision,
         "replicas": service.replicas,
-        "ready": ready_count(replicas),
+        "ready": ready_count(service, replicas),
         "stopped": service.stopped,
         "status": service_status(service, replicas),
         "created_at": service.created_at,

@@ -40,11 +40,15 @@ class Apply:
 
 @dataclass(frozen=True)
 class Remove:
-    """Drain and stop every replica of this revision; ``superseded`` when an update finished."""
+    """Drain and stop every replica of this revision.
+
+    ``superseded_by``: the newer revision that now serves in its place, when this removal
+    finishes an update (a rollout); None for a stop, a delete or a rollback.
+    """
 
     service: str
     revision: int
-    superseded: bool = False
+    superseded_by: int | None = None
 
 
 Action = Apply | Remove
@@ -72,7 +76,8 @@ def diff(desired: Iterable[Desired], observed: Iterable[ReplicaRecord]) -> list[
             keep = min(allowance, len(running[rev]))
             allowance -= keep
             if keep == 0:
-                actions.append(Remove(d.service, rev, superseded=rev < d.revision))
+                by = d.revision if rev < d.revision else None
+                actions.append(Remove(d.service, rev, superseded_by=by))
             else:
                 actions.append(Apply(d.service, rev, keep))
     for service in sorted(set(by_service) - set(wanted)):

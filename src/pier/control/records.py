@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+#: The largest integer the databases store (SQLite INTEGER, PostgreSQL BIGINT): a number
+#: from outside past it can match nothing, and must not reach the driver (OverflowError).
+INT64_MAX = 2**63 - 1
+
 
 class ReplicaState(StrEnum):
     """Where a replica is in its life."""

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pier.control.records import (
+    INT64_MAX,
     EventKind,
     EventRecord,
     ReplicaRecord,
@@ -40,6 +40,7 @@ from pier.control.store_schema import (
     services,
 )
 from pier.errors import AlreadyExists, InvalidInput, NotFound, PierError
+from pier.spec.service import suggest
 
 
 class Store:
@@ -217,12 +218,12 @@ class Store:
 
     def get_revision(self, name: str, number: int) -> RevisionRecord:
         """Revision ``number`` of a service; NotFound names what is missing."""
+        query = sa.select(revisions).where(
+            revisions.c.service == name, revisions.c.number == number
+        )
         with self._read() as conn:
-            row = conn.execute(
-                sa.select(revisions).where(
-                    revisions.c.service == name, revisions.c.number == number
-                )
-            ).first()
+            # A number past int64 names no revision, and must not reach the driver.
+            row = conn.execute(query).first() if 0 < number <= INT64_MAX else None
             if row is None:
                 current = _fetch_service(conn, name).revision
                 raise NotFound(
@@ -240,30 +241,6 @@ class Store:
         return [revision_record(row) for row in rows]
 
     # -- replicas ---------------------------------------------------------------------
-
-    def put_replica(self, record: ReplicaRecord) -> None:
-        """Insert or replace one replica; NotFound when its service does not exist."""
-        missing = NotFound(f"service {record.service!r} not found (replica {record.id})")
-        with self._write(missing=missing) as conn:
-            if not conn.execute(
-                sa.select(services.c.name).where(services.c.name == record.service)
-            ).first():
-                raise missing
-            values = replica_row(record)
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-                replicas
-            )
-            conn.execute(
-                insert.values(values).on_conflict_do_update(
-                    index_elements=[replicas.c.id],
-                    set_={k: v for k, v in values.items() if k != "id"},
-                )
-            )
-
-    def delete_replica(self, id: str) -> None:
-        """Forget one replica; nothing happens when it is not stored."""
-        with self._write() as conn:
-            conn.execute(replicas.delete().where(replicas.c.id == id))
 
     def list_replicas(self, service: str | None = None) -> list[ReplicaRecord]:
         """Every replica (or one service's), by service then id."""
@@ -302,6 +279,8 @@ class Store:
         """The newest ``limit`` events of a service with ids above ``after``, oldest first."""
         if limit < 0:
             raise InvalidInput(f"limit must be 0 or more, not {limit}")
+        if after >= INT64_MAX:
+            return []  # no id is larger
         query = (
             sa.select(events)
             .where(events.c.service == service, events.c.id > after)
@@ -369,7 +348,11 @@ class Store:
 
 
 def _check_replicas(replicas: int) -> None:
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+    if (
+        isinstance(replicas, bool)
+        or not isinstance(replicas, int)
+        or not 0 <= replicas <= INT64_MAX
+    ):
         raise InvalidInput(f"replicas must be a whole number 0 or more, not {replicas!r}")
 
 
@@ -380,5 +363,7 @@ def _fetch_service(conn: sa.Connection, name: str, *, lock: bool = False) -> sa.
         query = query.with_for_update()
     row = conn.execute(query).first()
     if row is None:
-        raise NotFound(f"service {name!r} not found; `pier list` shows the services there are")
+        names = conn.execute(sa.select(services.c.name)).scalars()
+        hint = suggest(name, names) or "; `pier list` shows the services there are"
+        raise NotFound(f"service {name!r} not found{hint}")
     return row

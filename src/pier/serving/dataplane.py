@@ -11,6 +11,7 @@ from pier.errors import InternalError, InvalidInput, PierError
 from pier.observe.metrics import Metrics
 from pier.serving.execution import request_rows
 from pier.serving.model import Array
+from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS
 from pier.serving.repository import ModelRepository
 from pier.serving.served import ServedVersion
 from pier.serving.tensors import from_numpy_dtype, shape_matches
@@ -19,8 +20,16 @@ from pier.serving.tensors import from_numpy_dtype, shape_matches
 class DataPlane:
     """What every protocol calls, over REST and gRPC alike; knows nothing of HTTP."""
 
-    def __init__(self, repository: ModelRepository, metrics: Metrics, executor: Executor) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        metrics: Metrics,
+        executor: Executor,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
+    ) -> None:
         self.repository = repository
+        #: the largest tensor (in elements) any protocol decodes: ServerSettings.max_elements
+        self.max_elements = max_elements
         self.metrics = metrics
         self._executor = executor
         #: ``resolve(name, version=None, label=None)``: the version a request addresses.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from pier.errors import ConfigError, NotFound, PierError, Unavailable
+from pier.errors import ConfigError, InvalidInput, NotFound, PierError, Unavailable
 from pier.observe.metrics import Metrics
 from pier.serving.batching import Batcher
 from pier.serving.execution import Runner
@@ -160,7 +160,11 @@ class ModelRepository:
                 await self._remove(name)
 
     async def load_model(self, name: str, override: ModelConfig | None = None) -> None:
-        """Load (or reload) one model by name; it stays managed until unloaded."""
+        """Load (or reload) one model by name; it stays managed until unloaded.
+
+        A reload that fails leaves the versions that served before serving, with their
+        previous config (as Triton does), and raises saying why.
+        """
         async with self._lock:
             names = await self._blocking(self.source.model_names)
             self._known = set(names)
@@ -170,6 +174,9 @@ class ModelRepository:
                 )
             self._wanted.add(name)
             entry = self._entries.get(name)
+            if entry is not None and any(s.served for s in entry.slots.values()):
+                await self._reload(entry, override)
+                return
             if entry is not None and entry.override != override:
                 await self._remove(name)
             await self._sync(name, override=override, force=override is not None)
@@ -179,6 +186,24 @@ class ModelRepository:
             ]
             if failed:
                 raise Unavailable(f"model '{name}' failed to load: {_describe(failed)}")
+
+    async def _reload(self, entry: _Entry, override: ModelConfig | None) -> None:
+        """Load a serving model again (with a new config, or none): all or nothing."""
+        before = (entry.config, entry.config_stamp, entry.override)
+        force = override is not None or entry.override is not None
+        entry.override = override
+        failures = await self._sync(entry.name, force=force, keep_on_failure=True)
+        if not failures:
+            return
+        entry.config, entry.config_stamp, entry.override = before
+        serving = ", ".join(s.version_str for s in self.available(entry.name)) or "none"
+        message = (
+            f"model '{entry.name}' failed to load: {'; '.join(failures)}; "
+            f"the versions loaded before keep serving (version {serving})"
+        )
+        if override is not None:  # the caller's config is at fault
+            raise InvalidInput(message)
+        raise Unavailable(message)
 
     async def unload_model(self, name: str) -> None:
         async with self._lock:
@@ -198,9 +223,18 @@ class ModelRepository:
         return await asyncio.get_running_loop().run_in_executor(self._loads, fn, *args)
 
     async def _sync(
-        self, name: str, override: ModelConfig | None = None, force: bool = False
-    ) -> None:
+        self,
+        name: str,
+        override: ModelConfig | None = None,
+        force: bool = False,
+        keep_on_failure: bool = False,
+    ) -> list[str]:
+        """Load what changed; return why loads failed ("" list when all loaded).
+
+        With ``keep_on_failure``, a failed load unloads nothing that serves.
+        """
         source = self.source
+        failures: list[str] = []
         entry = self._entries.get(name)
         if entry is None:
             entry = self._entries[name] = _Entry(name, override=override)
@@ -217,17 +251,21 @@ class ModelRepository:
                 await self._fail_all(
                     entry, await self._blocking(source.versions, name), exc.message
                 )
-                return
+                return [exc.message]
         config = entry.config
         desired = config.version_policy.select(await self._blocking(source.versions, name))
         for version in desired:
             fp = await self._blocking(source.version_stamp, name, version)
             slot = entry.slots.get(version)
             if slot is None or slot.fingerprint != fp or config_changed or force:
-                await self._load_version(entry, version, config, fp)
-        for version in [v for v in entry.slots if v not in desired]:
-            await self._unload_version(entry, version)
+                reason = await self._load_version(entry, version, config, fp)
+                if reason is not None:
+                    failures.append(f"version {version}: {reason}")
+        if not (failures and keep_on_failure):
+            for version in [v for v in entry.slots if v not in desired]:
+                await self._unload_version(entry, version)
         self._refresh_latest(name)
+        return failures
 
     async def _fail_all(self, entry: _Entry, versions: list[int], reason: str) -> None:
         for version in versions:
@@ -240,7 +278,8 @@ class ModelRepository:
 
     async def _load_version(
         self, entry: _Entry, version: int, config: ModelConfig, fp: Stamp
-    ) -> None:
+    ) -> str | None:
+        """Load one version; return why it failed, or None."""
         name = entry.name
         old = entry.slots.get(version)
         if old is None or old.served is None:
@@ -251,10 +290,11 @@ class ModelRepository:
             built = await self._blocking(self._build, name, version, config)
         except PierError as exc:
             self._load_failed(entry, version, fp, old, exc.message)
-            return
+            return exc.message
         except Exception as exc:
-            self._load_failed(entry, version, fp, old, f"{type(exc).__name__}: {exc}")
-            return
+            reason = f"{type(exc).__name__}: {exc}"
+            self._load_failed(entry, version, fp, old, reason)
+            return reason
         runner = Runner(built.instances, self._executor, built.inline)
         batcher = None
         if config.dynamic_batching is not None:
@@ -283,6 +323,7 @@ class ModelRepository:
         if old is not None and old.served is not None:
             await self._retire(old.served)  # a reload: the new one already serves
             await self._blocking(self.source.release, name, version, True)
+        return None
 
     def _build(self, name: str, version: int, config: ModelConfig) -> Built:
         return build_version(self.source.materialize(name, version), config)

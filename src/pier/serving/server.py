@@ -56,7 +56,7 @@ class ModelServer:
             control_mode=s.model_control_mode,
             load_models=s.load_models,
         )
-        plane = DataPlane(self.repository, self.metrics, self.executor)
+        plane = DataPlane(self.repository, self.metrics, self.executor, s.max_elements)
         self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
         if s.grpc_port:
             # grpc is imported only when gRPC is on; `import pier` stays light.
@@ -215,11 +215,13 @@ def _make_server_class() -> type[Any]:
 def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
     import uvicorn
 
+    from pier.serving.protocols.head_limits import BoundedHttpToolsProtocol
+
     _Server = _make_server_class()
     app = ModelServer(settings)
     config = uvicorn.Config(
         app,
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         lifespan="on",
         access_log=False,

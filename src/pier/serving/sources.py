@@ -69,7 +69,8 @@ def is_model_name(name: str) -> bool:
 
 def version_numbers(names: list[str]) -> list[int]:
     """Positive integer folder names, ascending; anything else is ignored."""
-    return sorted(int(n) for n in names if n.isdigit() and int(n) > 0)
+    # isascii: "²".isdigit() is true too, and int("²") raises
+    return sorted(int(n) for n in names if n.isascii() and n.isdigit() and int(n) > 0)
 
 
 def config_file_stamp(folder: Path) -> Stamp:

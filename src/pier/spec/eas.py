@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pier.spec.service import shown, suggest
+
 Loc = tuple[str, ...]
 
 #: Top-level EAS keys Pier reads.
@@ -94,7 +96,7 @@ _IGNORED_META = {
 _GROUPS = ("rpc", "rolling_strategy")
 
 # "pytorch_gpu_1.10", "tensorflow_cpu_1.12", "xgboost": runtime, optional device, optional version.
-_EAS_PROCESSOR = re.compile(r"^([a-z]+)(?:_(?:cpu|gpu))?(?:_\d+(?:\.\d+)*)?$")
+_EAS_PROCESSOR = re.compile(r"([a-z]+)(?:_(?:cpu|gpu))?(?:_\d+(?:\.\d+)*)?")
 
 
 @dataclass
@@ -123,6 +125,16 @@ class EasTranslation:
             self.origins.setdefault(loc, path)
 
 
+def _quoted(value: Any) -> str:
+    return shown(value) if isinstance(value, str) else repr(value)[:80]
+
+
+def _unknown(key: str, known: set[str]) -> str:
+    """The problem for a key EAS does not know, with the closest known one."""
+    hint = suggest(key, sorted(known))
+    return f"unknown key (neither a Pier-mapped nor a known EAS key){hint}"
+
+
 def is_eas_form(data: Mapping[str, Any]) -> bool:
     """Whether a spec mapping is written in the EAS form rather than Pier's."""
     if "model" in data:
@@ -137,7 +149,7 @@ def translate(data: Mapping[str, Any]) -> EasTranslation:
         if key in _IGNORED_TOP:
             out.warnings.append(f"{key}: valid on EAS but not used by Pier; ignored")
         elif key not in _MAPPED_TOP:
-            out.fail(str(key), "unknown key (neither a Pier-mapped nor a known EAS key)")
+            out.fail(str(key), _unknown(str(key), _MAPPED_TOP | _IGNORED_TOP))
     if "name" in data:
         out.put(("name",), data["name"], "name")
     if "model_path" in data:
@@ -169,7 +181,7 @@ def _processor(data: Mapping[str, Any], out: EasTranslation) -> None:
         if not isinstance(builtin, str):
             out.fail("processor", "must be a string", ("processor",))
             return
-        match = _EAS_PROCESSOR.match(builtin.strip().lower())
+        match = _EAS_PROCESSOR.fullmatch(builtin.strip().lower())
         runtime = match.group(1) if match else builtin
         if match and runtime != builtin:
             out.warnings.append(
@@ -249,7 +261,7 @@ def _metadata(meta: dict[str, Any], out: EasTranslation) -> None:
         if key in _IGNORED_META:
             out.warnings.append(f"metadata.{key}: valid on EAS but not used by Pier; ignored")
         elif key not in _MAPPED_META:
-            out.fail(f"metadata.{key}", "unknown key (neither a Pier-mapped nor a known EAS key)")
+            out.fail(f"metadata.{key}", _unknown(key, _MAPPED_META | _IGNORED_META))
     simple = {
         "instance": ("replicas",),
         "cpu": ("resources", "cpu"),
@@ -269,7 +281,7 @@ def _meta_name(name: Any, out: EasTranslation) -> None:
     if current is None:
         out.put(("name",), name, "metadata.name")
     elif current != name:
-        out.fail("metadata.name", f"'{name}' differs from name '{current}'")
+        out.fail("metadata.name", f"{_quoted(name)} differs from name {_quoted(current)}")
 
 
 def _batching(meta: dict[str, Any], out: EasTranslation) -> None:

@@ -8,14 +8,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from pier.errors import SpecError
 from pier.spec.eas import EasTranslation, Loc, is_eas_form, translate
-from pier.spec.service import ServiceSpec
+from pier.spec.service import (
+    Batching,
+    PythonCode,
+    Resources,
+    ServiceSpec,
+    VersionPolicySpec,
+    shown,
+    suggest,
+)
 
 TOP = "(top level)"
+_TOO_DEEP = "nested too deeply to be a spec"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ def load_spec_bytes(raw: bytes, filename: str) -> ParsedSpec:
             data = json.loads(text)
         except ValueError:
             data = _load_yaml(text, filename)
+        except RecursionError:
+            _raise_file(filename, TOP, _TOO_DEEP)
     return parse_spec(data, filename)
 
 
@@ -69,6 +80,8 @@ def _load_json(text: str, filename: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         _raise_file(filename, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")
+    except RecursionError:
+        _raise_file(filename, TOP, _TOO_DEEP)
 
 
 def _load_yaml(text: str, filename: str) -> Any:
@@ -81,6 +94,8 @@ def _load_yaml(text: str, filename: str) -> Any:
         _raise_file(filename, where, f"invalid YAML: {reason}")
     except yaml.YAMLError as exc:
         _raise_file(filename, TOP, f"invalid YAML: {exc}")
+    except RecursionError:
+        _raise_file(filename, TOP, _TOO_DEEP)
 
 
 def _raise_file(filename: str, where: str, message: str) -> NoReturn:
@@ -108,8 +123,25 @@ def _validate(
             if path in seen:  # a union reports once per branch; one line is enough
                 continue
             seen.add(path)
-            problems.append((path, _message(err)))
+            message = _unknown_field(loc) if err["type"] == "extra_forbidden" else _message(err)
+            problems.append((path, message))
         return None, problems
+
+
+#: The spec's nested mappings, by where they sit: what an unknown field there could have meant.
+_MODELS: dict[Loc, type[BaseModel]] = {
+    (): ServiceSpec,
+    ("resources",): Resources,
+    ("batching",): Batching,
+    ("version_policy",): VersionPolicySpec,
+    ("code",): PythonCode,
+}
+
+
+def _unknown_field(loc: Loc) -> str:
+    name = loc[-1] if loc else ""
+    model = _MODELS.get(loc[:-1])
+    return f"unknown field {shown(name)}" + (suggest(name, model.model_fields) if model else "")
 
 
 def _under(loc: Loc, prefixes: set[Loc]) -> bool:
@@ -151,7 +183,6 @@ _TYPE_WORDS = {
     "model_attributes_type": "must be a mapping",
     "list_type": "must be a list",
     "missing": "is required",
-    "extra_forbidden": "unknown field",
 }
 _BOUNDS = {
     "greater_than_equal": ("ge", ">="),
@@ -165,6 +196,8 @@ def _message(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
+    if kind == "too_long":
+        return f"must have at most {err.get('ctx', {}).get('max_length')} items"
     if kind in _BOUNDS:
         key, sign = _BOUNDS[kind]
         bound = err.get("ctx", {}).get(key)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import (
@@ -26,20 +29,59 @@ PLANNED_PROCESSORS = ("tensorflow", "openvino", "tfserving", "triton", "pmml")
 #: URI schemes a model location may use; anything without ``scheme://`` is a local path.
 MODEL_SCHEMES = ("file", "s3", "gs", "oss", "hdfs", "http", "https")
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# fullmatch, never `$`: `$` also matches before a trailing newline, and "a\n" is no name.
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+# Bounds on what a spec may ask for: every number, count, length and depth that comes from
+# outside has one, so that nothing downstream (store, cgroups, the replica) meets a value it
+# cannot hold.
+MIN_CPU = 0.01
+MAX_CPU = 1024.0
+MAX_GPU = 64
+MAX_REPLICAS = 64
+MAX_BATCH_SIZE = 65_536
+MAX_DELAY_MS = 60_000.0
+MAX_QUEUE_SIZE = 1_000_000
+MAX_PREFERRED_SIZES = 64
+MAX_VERSIONS = 1_000
+MAX_VERSION_NUMBER = 2**31 - 1
+MAX_LOCATION_CHARS = 4_096
+MAX_ENV_VARS = 256
+MAX_ENV_NAME_CHARS = 256
+MAX_ENV_VALUE_CHARS = 32 * 1024
+MAX_PARAMETER_DEPTH = 32
+MAX_PARAMETER_ITEMS = 10_000
+#: Integers a parameter may hold: what the store's JSON (and most consumers) can keep.
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A user's string quoted for a message: escapes visible, cut to ``limit`` characters."""
+    text = repr(value[:limit])
+    return text + "…" if len(value) > limit else text
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A "did you mean" hint naming the closest choice, or "" when none is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 def uri_scheme(uri: str) -> str | None:
     """The lower-cased scheme of ``scheme://…``, or None for a plain local path."""
-    match = _SCHEME.match(uri)
+    match = _SCHEME.match(uri)  # a prefix match: the rest of the URI follows
     return match.group(1).lower() if match else None
 
 
 def _check_location(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    if len(value) > MAX_LOCATION_CHARS:
+        raise ValueError(f"must be at most {MAX_LOCATION_CHARS} characters")
+    if any(c in value for c in "\x00\n\r"):
+        raise ValueError("must not hold NUL or line breaks")
     scheme = uri_scheme(value)
     if scheme is not None and scheme not in MODEL_SCHEMES:
         raise ValueError(
@@ -67,7 +109,9 @@ MemoryMiB = Annotated[
 
 
 def _check_env_name(name: str) -> str:
-    if not _ENV_NAME.match(name):
+    if len(name) > MAX_ENV_NAME_CHARS:
+        raise ValueError(f"names are at most {MAX_ENV_NAME_CHARS} characters")
+    if not _ENV_NAME.fullmatch(name):
         raise ValueError(
             "not a valid variable name: use letters, digits and '_', not starting with a digit"
         )
@@ -76,7 +120,49 @@ def _check_env_name(name: str) -> str:
     return name
 
 
+def _check_env_value(value: str) -> str:
+    if len(value) > MAX_ENV_VALUE_CHARS:
+        raise ValueError(f"values are at most {MAX_ENV_VALUE_CHARS} characters")
+    if "\x00" in value:
+        raise ValueError("values must not hold NUL characters")
+    return value
+
+
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
+EnvValue = Annotated[str, AfterValidator(_check_env_value)]
+
+
+def _check_parameters(value: dict[str, Any]) -> dict[str, Any]:
+    """Parameters are free-form, but bounded: depth, item count, finite numbers, int64."""
+    items = 0
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        at = f" (at {where})" if where else ""
+        if isinstance(node, dict | list):
+            if depth > MAX_PARAMETER_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_PARAMETER_DEPTH} levels{at}")
+            items += len(node)
+            if items > MAX_PARAMETER_ITEMS:
+                raise ValueError(f"more than {MAX_PARAMETER_ITEMS} values in all")
+            pairs = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in pairs:
+                label = f"[{key}]" if isinstance(key, int) else (f".{key}" if where else str(key))
+                stack.append((child, depth + 1, where + label))
+        elif isinstance(node, bool) or node is None or isinstance(node, str):
+            continue
+        elif isinstance(node, int):
+            if not INT64[0] <= node <= INT64[1]:
+                raise ValueError(f"integers must fit in 64 bits{at}")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise ValueError(f"numbers must be finite{at}")
+        else:
+            raise ValueError(f"values must be JSON values, not {type(node).__name__}{at}")
+    return value
+
+
+Parameters = Annotated[dict[str, Any], AfterValidator(_check_parameters)]
 
 
 class _Spec(BaseModel):
@@ -88,30 +174,49 @@ class Resources(_Spec):
     """What each replica asks for; None leaves the amount unbounded."""
 
     cpu: float | None = Field(
-        default=None, gt=0, description="CPU cores per replica, e.g. 0.5 or 4."
+        default=None,
+        gt=0,
+        le=MAX_CPU,
+        description="CPU cores per replica, e.g. 0.5 or 4 (0.01 to 1024).",
     )
     memory: MemoryMiB | None = Field(
         default=None,
         description="Memory per replica in MiB; strings like '512Mi', '2Gi' or '1G' are converted.",
     )
-    gpu: int = Field(default=0, ge=0, description="GPUs per replica.")
+    gpu: int = Field(default=0, ge=0, le=MAX_GPU, description="GPUs per replica.")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_enforceable(cls, v: float | None) -> float | None:
+        # The kernel's CFS quota has a 1 ms floor per 100 ms period: less cannot be enforced,
+        # and a quota that rounds to 0 would silently mean "no limit".
+        if v is not None and v < MIN_CPU:
+            raise ValueError(f"must be at least {MIN_CPU} (10 millicores)")
+        return v
 
 
 class Batching(_Spec):
     """Dynamic batching: concurrent requests are stacked along the first dimension and run once."""
 
-    max_batch_size: int = Field(default=32, ge=1, description="Largest batch the model is given.")
+    max_batch_size: int = Field(
+        default=32, ge=1, le=MAX_BATCH_SIZE, description="Largest batch the model is given."
+    )
     max_delay_ms: float = Field(
         default=2.0,
         ge=0,
+        le=MAX_DELAY_MS,
         description="How long the first request of a batch may wait for others, in milliseconds.",
     )
     preferred_batch_sizes: list[int] = Field(
         default_factory=list,
+        max_length=MAX_PREFERRED_SIZES,
         description="Batch sizes to run as soon as they are reached, each in 1..max_batch_size.",
     )
     max_queue_size: int = Field(
-        default=4096, ge=1, description="Requests that may wait; more are refused."
+        default=4096,
+        ge=1,
+        le=MAX_QUEUE_SIZE,
+        description="Requests that may wait; more are refused.",
     )
 
     @model_validator(mode="after")
@@ -127,9 +232,11 @@ class Batching(_Spec):
 class VersionPolicySpec(_Spec):
     """Which numbered versions of the model are served; give exactly one kind."""
 
-    latest: int | None = Field(default=None, ge=1, description="Serve the N highest versions.")
+    latest: int | None = Field(
+        default=None, ge=1, le=MAX_VERSIONS, description="Serve the N highest versions."
+    )
     specific: list[int] | None = Field(
-        default=None, description="Serve exactly these version numbers."
+        default=None, max_length=MAX_VERSIONS, description="Serve exactly these version numbers."
     )
     all: bool | None = Field(default=None, description="Serve every version found (true).")
 
@@ -142,8 +249,12 @@ class VersionPolicySpec(_Spec):
             raise ValueError(
                 "'all' can only be true; to serve fewer versions use 'latest' or 'specific'"
             )
-        if self.specific is not None and (not self.specific or min(self.specific) < 1):
-            raise ValueError("'specific' must list positive version numbers")
+        if self.specific is not None and (
+            not self.specific or min(self.specific) < 1 or max(self.specific) > MAX_VERSION_NUMBER
+        ):
+            raise ValueError(
+                f"'specific' must list positive version numbers up to {MAX_VERSION_NUMBER}"
+            )
         return self
 
 
@@ -154,7 +265,9 @@ class PythonCode(_Spec):
         description="Folder, archive or file holding the code: a local path or a URI."
     )
     entry: str | None = Field(
-        default=None, description="The Python file to load from that folder (default model.py)."
+        default=None,
+        max_length=255,
+        description="The Python file to load from that folder (default model.py).",
     )
 
     @field_validator("path")
@@ -181,11 +294,14 @@ class ServiceSpec(_Spec):
     code: PythonCode | None = Field(
         default=None, description="For the python processor: code kept apart from the model files."
     )
-    parameters: dict[str, Any] = Field(
+    parameters: Parameters = Field(
         default_factory=dict, description="Settings passed to the processor."
     )
     replicas: int = Field(
-        default=1, ge=0, le=64, description="How many replicas serve the model (0 = stopped)."
+        default=1,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="How many replicas serve the model (0 = stopped).",
     )
     resources: Resources = Field(
         default_factory=Resources, description="CPU, memory and GPUs per replica."
@@ -193,8 +309,9 @@ class ServiceSpec(_Spec):
     batching: Batching | None = Field(
         default=None, description="Dynamic batching; null = each request runs alone."
     )
-    env: dict[EnvName, str] = Field(
+    env: dict[EnvName, EnvValue] = Field(
         default_factory=dict,
+        max_length=MAX_ENV_VARS,
         description="Environment variables for the replicas; PIER_* names are reserved.",
     )
     version_policy: VersionPolicySpec | None = Field(
@@ -204,9 +321,9 @@ class ServiceSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(
-                f"'{v}' is not a valid name: start with a lowercase letter, then use lowercase "
+                f"{shown(v)} is not a valid name: start with a lowercase letter, then use lowercase "
                 "letters, digits, '-' or '_', at most 63 characters"
             )
         return v
@@ -228,7 +345,7 @@ class ServiceSpec(_Spec):
             raise ValueError(
                 f"Pier cannot run '{name}' models yet; supported processors: {', '.join(PROCESSORS)}"
             )
-        raise ValueError(f"unknown processor '{v}'; expected one of {', '.join(PROCESSORS)}")
+        raise ValueError(f"unknown processor {shown(v)}; expected one of {', '.join(PROCESSORS)}")
 
     @field_validator("code")
     @classmethod

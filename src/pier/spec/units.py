@@ -7,6 +7,9 @@ import re
 
 _MIB = 1024 * 1024
 
+#: The most memory a replica may ask for: 16 TiB, more than any one machine Pier runs on.
+MAX_MEMORY_MIB = 16 * 1024 * 1024
+
 # Suffix → bytes. Binary (Ki, Mi…) and decimal (K, M…) as Kubernetes writes them; a trailing
 # "B" ("MiB", "GB") is tolerated. Letters are matched case-insensitively: nobody means
 # millibytes when writing "512m".
@@ -21,7 +24,7 @@ _FACTORS = {
     "ti": 1024**4,
 }
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?)?b?\s*", re.IGNORECASE)
 
 
 def parse_memory_mib(value: object) -> int:
@@ -34,9 +37,7 @@ def parse_memory_mib(value: object) -> int:
     if isinstance(value, int):
         mib = value
     elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot read {value!r} as a size")
-        mib = math.ceil(value)
+        mib = _whole_mib(value, repr(value))
     elif isinstance(value, str):
         mib = _parse_text(value)
     else:
@@ -45,11 +46,13 @@ def parse_memory_mib(value: object) -> int:
         )
     if mib <= 0:
         raise ValueError("must be > 0")
+    if mib > MAX_MEMORY_MIB:
+        raise ValueError(f"must be at most 16Ti ({MAX_MEMORY_MIB} MiB)")
     return mib
 
 
 def _parse_text(text: str) -> int:
-    match = _SIZE.match(text)
+    match = _SIZE.fullmatch(text)
     if match is None:
         raise ValueError(
             f"cannot read '{text}' as a size; write MiB as a number, or use a suffix "
@@ -57,6 +60,17 @@ def _parse_text(text: str) -> int:
         )
     number, suffix = match.groups()
     if suffix is None:
-        return math.ceil(float(number))
+        return _whole_mib(float(number), repr(text))
     size_bytes = float(number) * _FACTORS[suffix.lower()]
-    return math.ceil(size_bytes / _MIB)
+    return _whole_mib(size_bytes / _MIB, repr(text))
+
+
+def _whole_mib(mib: float, shown: str) -> int:
+    """``mib`` rounded up; a number past any real size (up to infinity) is refused, not cast."""
+    if math.isnan(mib):
+        raise ValueError(f"cannot read {shown} as a size")
+    if mib > MAX_MEMORY_MIB:
+        raise ValueError(f"must be at most 16Ti ({MAX_MEMORY_MIB} MiB)")
+    if mib <= 0:
+        raise ValueError("must be > 0")
+    return math.ceil(mib)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pier.errors import StorageIntegrityError
 
-_HEX_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_HEX_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def expected_md5(scheme: str, info: Mapping[str, Any]) -> str | None:
@@ -24,7 +24,7 @@ def expected_md5(scheme: str, info: Mapping[str, Any]) -> str | None:
     """
     if scheme in ("s3", "oss"):
         etag = str(info.get("ETag") or info.get("etag") or "").strip().strip('"').lower()
-        return etag if _HEX_MD5.match(etag) else None
+        return etag if _HEX_MD5.fullmatch(etag) else None
     if scheme == "gs":
         return _b64_to_hex(info.get("md5Hash"))
     if scheme in ("http", "https"):

@@ -8,111 +8,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
-import uvicorn
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from pier.cli.platform_cmds import COMMANDS
 from pier.client import PierClient, guess_protocol
-from pier.control.api import create_api
-from pier.control.home import PierHome
 from pier.control.records import ReplicaRecord, ReplicaState
 from pier.control.store import Store
-
-TOKEN = "cli-test-token"
-
-
-class Hooks:
-    """ControlHooks without a controller: counts wakes, serves two log lines."""
-
-    def __init__(self) -> None:
-        self.wakes = 0
-
-    def wake(self) -> None:
-        self.wakes += 1
-
-    async def logs(
-        self, service: str, replica: str | None, tail: int, follow: bool
-    ) -> AsyncIterator[str]:
-        for line in (f"{service} {replica or 'all'} line 1", f"{service} line 2"):
-            yield line
-
-
-class ThreadServer:
-    """An ASGI app served by uvicorn on a free 127.0.0.1 port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-async def echo_gateway(scope: Any, receive: Any, send: Any) -> None:
-    """A stand-in gateway: answers every POST with its path and the JSON body it got."""
-    assert scope["type"] == "http"
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    answer = json.dumps({"path": scope["path"], "body": json.loads(body)}).encode()
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def gateway() -> Iterator[str]:
-    with ThreadServer(echo_gateway) as url:
-        yield url
-
-
-@pytest.fixture
-def api(store: Store, gateway: str) -> Iterator[str]:
-    with ThreadServer(create_api(store, Hooks(), TOKEN, gateway_url=gateway)) as url:
-        yield url
-
-
-@pytest.fixture
-def pier(api: str) -> Any:
-    """Runs `pier ARGS` against the test API; returns click's Result."""
-    group = click.Group("pier")
-    for command in COMMANDS:
-        group.add_command(command)
-
-    def run(*args: str, input: str | None = None, connect: bool = True) -> Result:
-        extra = ["--api", api, "--token", TOKEN] if connect else []
-        return CliRunner().invoke(group, [*args, *extra], input=input, env={"PIER_HOME": None})
-
-    run.group = group  # type: ignore[attr-defined]
-    return run
+from pier.home import PierHome
+from tests.replicas import observe
+from tests.unit.cli.apiserver import TOKEN, ThreadServer, echo_gateway
 
 
 @pytest.fixture
@@ -144,7 +51,7 @@ def pier_file(tmp_path: Path, name: str = "iris", replicas: int = 1, **extra: An
 
 
 def ready(store: Store, service: str, id: str, revision: int = 1) -> None:
-    store.put_replica(ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
+    observe(store, ReplicaRecord(id, service, revision, ReplicaState.READY, "127.0.0.1:1"))
 
 
 # -- create ---------------------------------------------------------------------------------
@@ -216,14 +123,15 @@ def test_wait_succeeds_once_replicas_are_ready(pier: Any, store: Store, tmp_path
     result = pier("scale", "iris", "2", "--timeout", "10")
     helper.join()
     assert result.exit_code == 0, result.output
-    assert "ready 1/2  degraded" in result.stderr
+    assert "ready 1/2  scaling" in result.stderr
     assert "service iris is running: 2/2 ready" in result.stderr
 
 
 def test_wait_stops_early_on_failed_replicas(pier: Any, store: Store, tmp_path: Path) -> None:
     pier("create", str(pier_file(tmp_path)), "--no-wait")
-    store.put_replica(
-        ReplicaRecord("r1", "iris", 1, ReplicaState.FAILED, reason="exit code 1: no model.onnx")
+    observe(
+        store,
+        ReplicaRecord("r1", "iris", 1, ReplicaState.FAILED, reason="exit code 1: no model.onnx"),
     )
     started = time.monotonic()
     result = pier("scale", "iris", "1", "--timeout", "60")
@@ -244,8 +152,8 @@ def test_list_table_and_json(pier: Any, store: Store, tmp_path: Path) -> None:
     table = pier("list").stdout.splitlines()
     assert table[0].split() == ["NAME", "STATUS", "READY", "REVISION", "AGE"]
     assert table[1].split()[:4] == ["alpha", "pending", "0/1", "1"]
-    assert table[2].split()[:4] == ["iris", "degraded", "1/2", "1"]
-    assert table[1].index("pending") == table[2].index("degraded")  # aligned
+    assert table[2].split()[:4] == ["iris", "scaling", "1/2", "1"]
+    assert table[1].index("pending") == table[2].index("scaling")  # aligned
     doc = json.loads(pier("list", "-o", "json").stdout)
     assert [s["name"] for s in doc["services"]] == ["alpha", "iris"]
 
@@ -291,13 +199,33 @@ def test_scale_stop_start_and_events(pier: Any, store: Store, tmp_path: Path) ->
     assert store.get_service("iris").replicas == 3
     assert pier("stop", "iris").exit_code == 0 and store.get_service("iris").stopped
     assert pier("scale", "iris", "2", "--timeout", "5").exit_code == 0  # stopped: nothing to wait
-    assert pier("start", "iris").exit_code == 0 and not store.get_service("iris").stopped
+    assert pier("start", "iris", "--no-wait").exit_code == 0
+    assert not store.get_service("iris").stopped
     table = pier("events", "iris").stdout.splitlines()
     assert table[0].split() == ["TIME", "KIND", "REVISION", "REPLICA", "MESSAGE"]
     kinds = [line.split()[2] for line in table[1:]]
     assert kinds == ["created", "scaled", "stopped", "scaled", "started"]
     doc = json.loads(pier("events", "iris", "--limit", "2", "-o", "json").stdout)
     assert [e["kind"] for e in doc["events"]] == ["scaled", "started"]
+
+
+def test_start_waits_like_create_update_and_scale(
+    pier: Any, store: Store, tmp_path: Path
+) -> None:
+    pier("create", str(pier_file(tmp_path)), "--no-wait")
+    assert pier("stop", "iris").exit_code == 0
+    started = time.monotonic()
+    result = pier("start", "iris", "--timeout", "0.5")  # nothing runs replicas here
+    assert result.exit_code == 1, result.output
+    assert "started service iris (1 replica(s))" in result.stderr
+    assert "ready 0/1  pending  revision 1" in result.stderr
+    assert "not ready after 0.5s" in result.stderr
+    assert time.monotonic() - started < 5
+    ready(store, "iris", "r1")
+    assert pier("stop", "iris").exit_code == 0
+    result = pier("start", "iris", "--timeout", "10")
+    assert result.exit_code == 0, result.output
+    assert "service iris is running: 1/1 ready" in result.stderr
 
 
 @pytest.mark.parametrize("count", ["-1", "65", "two"])

@@ -13,6 +13,7 @@ from pier.control.api import create_api
 from pier.control.api_models import service_status
 from pier.control.records import ReplicaRecord, ReplicaState, ServiceRecord
 from pier.control.store import Store
+from tests.replicas import observe
 
 TOKEN = "s3cret-token"
 GATEWAY = "http://127.0.0.1:8080"
@@ -244,11 +245,11 @@ def test_list_services(client: TestClient, store: Store) -> None:
     assert client.get("/api/v1/services").json() == {"services": []}
     client.post("/api/v1/services", json=spec("zeta", replicas=2))
     client.post("/api/v1/services", json=spec("alpha"))
-    store.put_replica(ReplicaRecord(id="z1", service="zeta", revision=1, state=ReplicaState.READY))
+    observe(store, ReplicaRecord(id="z1", service="zeta", revision=1, state=ReplicaState.READY))
     services = client.get("/api/v1/services").json()["services"]
     assert [s["name"] for s in services] == ["alpha", "zeta"]
     zeta = services[1]
-    assert (zeta["ready"], zeta["replicas"], zeta["status"]) == (1, 2, "degraded")
+    assert (zeta["ready"], zeta["replicas"], zeta["status"]) == (1, 2, "scaling")
     assert set(zeta) == {
         "name", "revision", "replicas", "ready", "stopped", "status", "created_at", "updated_at",
     }  # fmt: skip
@@ -274,14 +275,14 @@ def test_unknown_service_is_404_everywhere(client: TestClient) -> None:
 
 def test_document_shows_replicas_and_status(client: TestClient, store: Store) -> None:
     client.post("/api/v1/services", json=spec(replicas=2))
-    store.put_replica(replica("r1", ReplicaState.READY, address="127.0.0.1:9001", pid=42))
-    store.put_replica(replica("r2", ReplicaState.STARTING))
+    observe(store, replica("r1", ReplicaState.READY, address="127.0.0.1:9001", pid=42))
+    observe(store, replica("r2", ReplicaState.STARTING))
     doc = client.get("/api/v1/services/iris").json()
-    assert (doc["ready"], doc["status"]) == (1, "degraded")
+    assert (doc["ready"], doc["status"]) == (1, "scaling")
     r1 = doc["replica_list"][0]
     assert r1["id"] == "r1" and r1["state"] == "ready" and r1["address"] == "127.0.0.1:9001"
     assert r1["pid"] == 42 and {"restarts", "exit_code", "reason", "limits"} <= set(r1)
-    store.put_replica(replica("r2", ReplicaState.READY))
+    observe(store, replica("r2", ReplicaState.READY))
     assert client.get("/api/v1/services/iris").json()["status"] == "running"
     replicas = client.get("/api/v1/services/iris/replicas").json()["replicas"]
     assert [r["id"] for r in replicas] == ["r1", "r2"]
@@ -388,11 +389,11 @@ def test_scale_with_non_json_body_is_400(client: TestClient) -> None:
 
 def test_stop_and_start(client: TestClient, store: Store, hooks: Hooks) -> None:
     client.post("/api/v1/services", json=spec(replicas=2))
-    store.put_replica(replica("r1", ReplicaState.READY))
+    observe(store, replica("r1", ReplicaState.READY))
     doc = client.post("/api/v1/services/iris/stop").json()
     assert doc["stopped"] is True and doc["status"] == "stopped" and doc["replicas"] == 2
     doc = client.post("/api/v1/services/iris/start").json()
-    assert doc["stopped"] is False and doc["status"] == "degraded"
+    assert doc["stopped"] is False and doc["status"] == "scaling"
     kinds = [e["kind"] for e in doc["events"]]
     assert kinds[-2:] == ["stopped", "started"] and hooks.wakes == 3
 
@@ -447,7 +448,7 @@ def test_bad_event_paging_is_400(client: TestClient, params: dict[str, Any]) -> 
 
 def test_logs_stream_plain_text(client: TestClient, store: Store, hooks: Hooks) -> None:
     client.post("/api/v1/services", json=spec())
-    store.put_replica(replica("r1", ReplicaState.READY))
+    observe(store, replica("r1", ReplicaState.READY))
     response = client.get("/api/v1/services/iris/logs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -509,7 +510,7 @@ R, S, B, F, D, X = (
         (_service(), [(R, 2), (R, 2)], "running"),
         (_service(), [(R, 2), (R, 2), (R, 2)], "running"),
         (_service(replicas=0), [], "running"),
-        (_service(), [(R, 2), (S, 2)], "degraded"),
+        (_service(), [(R, 2), (S, 2)], "scaling"),
         (_service(), [(R, 2), (B, 2)], "degraded"),
         (_service(), [(B, 2), (S, 2)], "failed"),
         (_service(), [(F, 2)], "failed"),
@@ -524,3 +525,28 @@ def test_service_status(
 ) -> None:
     replicas = [replica(f"r{i}", state, rev) for i, (state, rev) in enumerate(states)]
     assert service_status(service, replicas) == expected
+
+
+def test_scale_up_is_scaling_and_trouble_is_degraded() -> None:
+    fresh = replica("r2", S, 2)
+    restarted = replica("r2", S, 2, restarts=1, reason="killed by SIGKILL")
+    unhealthy = replica("r2", S, 2, reason="health check failed 3 times in a row")
+    permanent = replica("r2", S, 2, restarts=1, extra={"permanent": True})
+    ready = replica("r1", R, 2)
+    assert service_status(_service(), [ready, fresh]) == "scaling"
+    for other in (restarted, unhealthy, permanent):
+        assert service_status(_service(), [ready, other]) == "degraded"
+    # none ready, and the only one fails the same way on every start
+    assert service_status(_service(), [permanent]) == "failed"
+    assert service_status(_service(), [fresh]) == "pending"
+
+
+def test_a_stopped_service_counts_no_replica_ready(client: TestClient, store: Store) -> None:
+    # Right after stop the controller's last look still shows ready replicas (being drained).
+    client.post("/api/v1/services", json=spec(replicas=2))
+    for n in (1, 2):
+        observe(store, ReplicaRecord(id=f"i{n}", service="iris", revision=1, state=R))
+    assert client.get("/api/v1/services/iris").json()["ready"] == 2
+    client.post("/api/v1/services/iris/stop")
+    [listed] = client.get("/api/v1/services").json()["services"]
+    assert (listed["status"], listed["ready"], listed["replicas"]) == ("stopped", 0, 2)

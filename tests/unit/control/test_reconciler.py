@@ -39,7 +39,7 @@ def test_rolling_update_keeps_old_replicas_until_new_ones_are_ready() -> None:
     # all new ready: the old revision is removed, as a finished rollout
     assert diff(want, [*old, rep("a", 2, R, 0), rep("a", 2, R, 1)]) == [
         Apply("a", 2, 2),
-        Remove("a", 1, superseded=True),
+        Remove("a", 1, superseded_by=2),
     ]
 
 
@@ -55,7 +55,7 @@ def test_allowance_goes_to_the_newest_old_revision_first() -> None:
     assert diff(want, observed) == [
         Apply("a", 3, 2),
         Apply("a", 2, 2),
-        Remove("a", 1, superseded=True),
+        Remove("a", 1, superseded_by=3),
     ]
 
 
@@ -64,7 +64,7 @@ def test_rollback_to_an_older_number_is_not_called_superseded() -> None:
     want = [Desired("a", 1, 1, False)]
     assert diff(want, [rep("a", 1, R), rep("a", 2, R)]) == [
         Apply("a", 1, 1),
-        Remove("a", 2, superseded=False),
+        Remove("a", 2, superseded_by=None),
     ]
 
 
@@ -80,7 +80,7 @@ def test_stopped_and_deleted_services_lose_every_replica() -> None:
 def test_scale_to_zero_removes_old_revisions_at_once() -> None:
     assert diff([Desired("a", 2, 0, False)], [rep("a", 1, R)]) == [
         Apply("a", 2, 0),
-        Remove("a", 1, superseded=True),
+        Remove("a", 1, superseded_by=2),
     ]
 
 

@@ -25,6 +25,7 @@ from pier.errors import (
     NotFound,
     StoreError,
 )
+from tests.replicas import observe
 
 SPEC = {"name": "resnet", "model": {"uri": "s3://models/resnet"}, "replicas": 2}
 
@@ -109,7 +110,6 @@ def test_missing_service_is_not_found_everywhere(store: Store) -> None:
         lambda: store.delete_service("ghost"),
         lambda: store.get_revision("ghost", 1),
         lambda: store.list_revisions("ghost"),
-        lambda: store.put_replica(replica("r1", "ghost")),
     ]
     for call in calls:
         with pytest.raises(NotFound, match="'ghost'"):
@@ -174,7 +174,7 @@ def test_stop_then_start_keeps_desired_replicas(store: Store) -> None:
 def test_delete_keeps_history_and_recreate_starts_again_at_revision_1(store: Store) -> None:
     store.create_service("resnet", SPEC, 1)
     store.update_service("resnet", {"v": 2})
-    store.put_replica(replica("r1", revision=2))
+    observe(store, replica("r1", revision=2))
     store.delete_service("resnet")
     with pytest.raises(NotFound):
         store.get_service("resnet")
@@ -201,12 +201,12 @@ def test_bad_arguments_are_invalid_input(store: Store) -> None:
 # -- replicas ----------------------------------------------------------------------------
 
 
-def test_put_replica_inserts_then_replaces(store: Store) -> None:
+def test_observed_replicas_are_inserted_then_replaced(store: Store) -> None:
     store.create_service("resnet", SPEC, 2)
     store.create_service("bert", SPEC, 1)
     first = replica("r1", address="127.0.0.1:9001", pid=42, extra={"port": 9001})
-    store.put_replica(first)
-    store.put_replica(replica("b1", "bert"))
+    observe(store, first)
+    observe(store, replica("b1", "bert"))
     assert store.list_replicas("resnet") == [first]
     ready = replica(
         "r1",
@@ -221,17 +221,16 @@ def test_put_replica_inserts_then_replaces(store: Store) -> None:
         updated_at=11.25,
         extra={"gpu": [0, 1]},
     )
-    store.put_replica(ready)
+    observe(store, ready)
     assert store.list_replicas("resnet") == [ready]
     assert [r.id for r in store.list_replicas()] == ["b1", "r1"]  # by service, then id
-    store.delete_replica("r1")
-    store.delete_replica("r1")  # gone already: fine
-    assert [r.id for r in store.list_replicas()] == ["b1"]
+    observe(store, replica("g1", "ghost"))  # a replica of no service is not kept
+    assert [r.id for r in store.list_replicas()] == ["b1", "r1"]
 
 
 def test_sync_replicas_replaces_everything_and_skips_deleted_services(store: Store) -> None:
     store.create_service("resnet", SPEC, 2)
-    store.put_replica(replica("old"))
+    observe(store, replica("old"))
     observed = [
         replica("r2", state=ReplicaState.READY),
         replica("r1"),

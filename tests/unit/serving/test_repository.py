@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pier.errors import NotFound, Unavailable
+from pier.errors import InvalidInput, NotFound, Unavailable
 from pier.observe.metrics import Metrics
 from pier.serving.modelconfig import ModelConfig, VersionPolicy
 from pier.serving.repository import ModelRepository
@@ -122,3 +122,35 @@ def test_explicit_mode_and_override(tmp_path: Path) -> None:
         await repo.close()
 
     asyncio.run(go())
+
+
+def test_a_failed_reload_keeps_the_loaded_version_serving(tmp_path: Path) -> None:
+    b.onnx_add_mul(tmp_path / "m" / "1" / "model.onnx", 2.0)
+
+    async def go() -> None:
+        repo = make_repo(tmp_path, control_mode="explicit")
+        await repo.load_model("m")
+        assert await predict(repo, "m") == 3.0
+        with pytest.raises(InvalidInput, match="nope") as info:
+            await repo.load_model("m", ModelConfig(runtime="nope"))
+        assert "keep serving (version 1)" in info.value.message
+        assert await predict(repo, "m") == 3.0
+        assert [s.state for s in repo.statuses("m")] == [VersionState.AVAILABLE]
+        await repo.scan()  # the old config stays in force; a scan does not retry the bad one
+        assert await predict(repo, "m") == 3.0
+        # A good override still replaces the config, and a plain load goes back to disk.
+        await repo.load_model("m", ModelConfig(version_labels={"stable": 1}))
+        assert await predict(repo, "m", label="stable") == 3.0
+        await repo.load_model("m")
+        with pytest.raises(NotFound, match="label"):
+            repo.resolve("m", label="stable")
+        assert await predict(repo, "m") == 3.0
+        await repo.close()
+
+    asyncio.run(go())
+
+
+def test_version_folders_are_ascii_digits(tmp_path: Path) -> None:
+    for name in ("1", "²", "\u0661"):
+        (tmp_path / "m" / name).mkdir(parents=True)
+    assert LocalSource(tmp_path).versions("m") == [1]

@@ -235,7 +235,7 @@ def test_form_detection() -> None:
     assert parse_spec({"name": "a", "processor_params": {}, "model_path": "m"}).form == "eas"
     # With "model", EAS keys are just unknown fields of the Pier form.
     problems = problems_of({"name": "a", "model": "m", "metadata": {}})
-    assert problems == [("metadata", "unknown field")]
+    assert problems == [("metadata", "unknown field 'metadata'")]
 
 
 def test_metadata_must_be_a_mapping() -> None:

@@ -18,18 +18,19 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
-from pier.control.home import PierHome
 from pier.control.orchestrators import processes
 from pier.control.orchestrators.base import ChangeSink, EventSink, RevisionPlan
 from pier.control.orchestrators.limits import Limiter, Mode
+from pier.control.orchestrators.replica import Replica, backoff_delay
 from pier.control.orchestrators.replica_files import (
     ReplicaFile,
     archived_logs,
     live_logs,
     read_logs,
 )
-from pier.control.orchestrators.supervise import Replica, Supervisor, backoff_delay
+from pier.control.orchestrators.supervise import Supervisor
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
+from pier.home import PierHome
 
 __all__ = ["LocalOrchestrator", "backoff_delay", "pick_victims"]
 

@@ -22,14 +22,12 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import httpx
 from pydantic import ValidationError
 
-from pier.control.home import PierHome
 from pier.control.orchestrators import processes
-from pier.control.orchestrators.base import ChangeSink, EventSink, ReplicaEvent, RevisionPlan
+from pier.control.orchestrators.base import ChangeSink, EventSink, ReplicaEvent
 from pier.control.orchestrators.limits import (
     Limiter,
     Mode,
@@ -40,6 +38,15 @@ from pier.control.orchestrators.limits import (
     detect_limiter,
     spread_cpus,
 )
+from pier.control.orchestrators.replica import (
+    HEALTH_FAILURES,
+    LOAD_CHECK_SECONDS,
+    STABLE_SECONDS,
+    Replica,
+    backoff_delay,
+    is_permanent,
+    load_error,
+)
 from pier.control.orchestrators.replica_files import (
     LOG_NAME,
     ReplicaFile,
@@ -49,53 +56,10 @@ from pier.control.orchestrators.replica_files import (
     write_atomic,
 )
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
+from pier.home import PierHome
 from pier.spec import ServiceSpec, to_model_config
 
 logger = logging.getLogger(__name__)
-
-#: a replica ready this long has its backoff reset
-STABLE_SECONDS = 30.0
-#: failed health checks in a row before a ready replica counts as not ready
-HEALTH_FAILURES = 3
-#: seconds between looks at a starting replica's model load state
-LOAD_CHECK_SECONDS = 1.0
-
-
-def backoff_delay(failures: int, initial: float, maximum: float) -> float:
-    """Seconds to wait before restart number ``failures`` in a row (1, 2, …): doubling, capped."""
-    return float(min(maximum, initial * 2.0 ** max(0, failures - 1)))
-
-
-@dataclass
-class Replica:
-    """One replica as the orchestrator tracks it (mutable; observe() copies it out)."""
-
-    id: str
-    plan: RevisionPlan
-    port: int
-    state: ReplicaState = ReplicaState.STARTING
-    pid: int | None = None
-    ticks: int | None = None  # /proc start time: tells our process from a reused pid
-    child: bool = True  # we spawned it (waitpid works) rather than adopted it
-    restarts: int = 0
-    failures: int = 0  # exits in a row, for the backoff
-    exit_code: int | None = None
-    reason: str = ""
-    limits: str = ""
-    started_at: float = 0.0
-    updated_at: float = 0.0
-    ready_since: float | None = None
-    health_failures: int = 0
-    oom_base: int = 0
-    command: list[str] = field(default_factory=list)
-    cpus: tuple[int, ...] = ()
-    gpus: tuple[int, ...] = ()
-    task: asyncio.Task[None] | None = None
-    stopping: bool = False
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.plan.service, self.plan.revision)
 
 
 class Supervisor:
@@ -166,6 +130,21 @@ class Supervisor:
 
     async def supervise(self, r: Replica, spawn: bool) -> None:
         """Keep the replica running: watch it, and restart it with backoff when it ends."""
+        try:
+            await self._supervise(r, spawn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug of ours must not leave the replica "starting" forever with no event and
+            # its process unwatched: report it, stop (and reap) the process, give up.
+            logger.exception("supervising replica %s failed", r.id)
+            await self._terminate(r)
+            r.pid, r.ticks = None, None
+            r.reason = f"supervision failed: {type(exc).__name__}: {exc}"
+            self.set_state(r, ReplicaState.FAILED)
+            self.emit(r, EventKind.REPLICA_EXITED, r.reason)
+
+    async def _supervise(self, r: Replica, spawn: bool) -> None:
         if spawn:
             first = EventKind.REPLICA_STARTED if r.restarts == 0 else EventKind.REPLICA_RESTARTED
             self._launch(r, first)
@@ -181,13 +160,17 @@ class Supervisor:
     def _launch(self, r: Replica, kind: EventKind) -> None:
         """Spawn the replica's process; on failure leave pid None with the reason set."""
         folder = self.home.replicas_dir / r.id
-        res = Resources.from_spec(r.plan.spec)
         try:
             config = to_model_config(ServiceSpec.model_validate(r.plan.spec))
         except ValidationError as exc:
-            r.reason = f"invalid spec: {exc.errors()[0]['msg']}"
+            # A spec stored before a bound existed: no process, and say why.
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "spec"
+            r.reason = f"invalid spec: {where}: {first['msg']}"
             self.set_state(r, ReplicaState.FAILED)
+            self.emit(r, EventKind.REPLICA_EXITED, r.reason)
             return
+        res = Resources.from_spec(r.plan.spec)
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "model-config.json", json.dumps(config).encode())
         if not processes.port_is_free(r.port, self.host):
@@ -216,11 +199,13 @@ class Supervisor:
             r.pid = processes.spawn(r.command, env, log)
         except OSError as exc:
             r.pid, r.reason = None, f"cannot start: {exc}"
+            self._count_failure(r)
+            self.emit(r, EventKind.REPLICA_EXITED, r.reason)
             return
         r.limits = self.limits_text(r)
         try:
             self.limiter.apply(r.pid, r.id, res, r.cpus)
-        except OSError as exc:
+        except (OSError, ValueError, OverflowError) as exc:
             r.limits = f"not enforced ({exc})"
             logger.warning("replica %s: limits not applied: %s", r.id, exc)
         r.ticks, r.child = processes.start_ticks(r.pid), True
@@ -271,7 +256,8 @@ class Supervisor:
         if ready:
             r.health_failures = 0
             if r.state is not ReplicaState.READY:
-                r.ready_since = now
+                r.ready_since, r.ever_ready = now, True
+                r.last_failure, r.repeats = "", 0
                 self.set_state(r, ReplicaState.READY)
                 self.emit(r, EventKind.REPLICA_READY, f"ready on {self.host}:{r.port}")
             elif r.ready_since is not None and now - r.ready_since >= STABLE_SECONDS:
@@ -291,15 +277,7 @@ class Supervisor:
             entries = resp.json() if resp.status_code == 200 else []
         except (httpx.HTTPError, ValueError):
             return ""
-        mine = [e for e in entries if isinstance(e, dict) and e.get("name") == r.plan.service]
-        # "not loaded" is a model the server has not got to yet (a slow scan or download):
-        # only a version whose load failed carries its error as the reason.
-        if mine and all(
-            e.get("state") == "UNAVAILABLE" and e.get("reason") not in (None, "", "not loaded")
-            for e in mine
-        ):
-            return str(mine[-1]["reason"])
-        return ""
+        return load_error(entries, r.plan.service)
 
     def _record_exit(self, r: Replica, ended: processes.Exit, reason: str = "") -> None:
         """Report how the process ended (OOM when the evidence says so) and forget its pid."""
@@ -319,8 +297,15 @@ class Supervisor:
             # A reason of ours (we stopped it) says more than the exit status it led to.
             r.reason = reason or ended.describe() + (f": {log_error}" if log_error else "")
             kind = EventKind.REPLICA_EXITED
+        self._count_failure(r)
         self.emit(r, kind, r.reason)
         self._on_change()
+
+    @staticmethod
+    def _count_failure(r: Replica) -> None:
+        """Track how many exits in a row had this same reason (see is_permanent)."""
+        r.repeats = r.repeats + 1 if r.reason == r.last_failure else 1
+        r.last_failure = r.reason
 
     async def _terminate(self, r: Replica) -> processes.Exit | None:
         """SIGTERM, wait up to grace_seconds, then SIGKILL the whole session; how it ended."""
@@ -346,7 +331,9 @@ class Supervisor:
         """Drain (out of routing first), stop the process, remove the folder, keep the log."""
         if r.task is not None and r.task is not asyncio.current_task():
             r.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A task that died of an error (logged where it ended) must not stop this stop:
+            # the process still has to be terminated and reaped.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await r.task
         if r.pid is not None and r.state is ReplicaState.READY:
             self.set_state(r, ReplicaState.DRAINING)
@@ -402,5 +389,10 @@ class Supervisor:
             limits=r.limits,
             started_at=r.started_at,
             updated_at=r.updated_at,
-            extra={"adopted": not r.child, "gpus": list(r.gpus), "cpus": list(r.cpus)},
+            extra={
+                "adopted": not r.child,
+                "gpus": list(r.gpus),
+                "cpus": list(r.cpus),
+                "permanent": is_permanent(r.ever_ready, r.repeats),
+            },
         )

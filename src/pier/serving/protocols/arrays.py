@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from pier.errors import InternalError, InvalidInput
+from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS, MAX_RANK, check_count
 from pier.serving.tensors import (
     NUMPY_DTYPES,
     to_numpy_dtype,
@@ -36,14 +37,22 @@ _FLOAT_MAX = {
 
 
 def array_from_json(
-    data: Any, datatype: str, *, b64: bool = False, raw: Array | None = None
+    data: Any,
+    datatype: str,
+    *,
+    b64: bool = False,
+    raw: Array | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> Array:
     """Convert JSON data (a scalar or nested lists) to an array of a V2 datatype.
 
     The array takes the nesting's shape. With ``b64``, BYTES elements may also be
     ``{"b64": "..."}`` objects (TF Serving). ``raw`` is ``np.asarray(data)``, when the
-    caller has made it already. Errors name no tensor; callers add that.
+    caller has made it already (and checked the data with ``check_nesting``). Errors name
+    no tensor; callers add that.
     """
+    if raw is None:
+        check_nesting(data, max_elements)
     if datatype == "BYTES":
         return _bytes_from_json(data, b64)
     dtype = NUMPY_DTYPES.get(datatype)
@@ -87,6 +96,25 @@ def array_from_json(
         raise InvalidInput(
             f"value {lo if lo < -limit else hi} is out of range for {datatype}"
         ) from None
+
+
+def check_nesting(data: Any, max_elements: int) -> None:
+    """Refuse nested lists deeper than MAX_RANK, or holding more than ``max_elements``.
+
+    Walks the first element of each level only (what numpy's shape would be), so it costs
+    as many steps as the data has dimensions; ragged data is left for numpy to refuse.
+    """
+    count, depth = 1, 0
+    v = data
+    while type(v) is list:
+        depth += 1
+        if depth > MAX_RANK:
+            raise InvalidInput(f"data is nested more than {MAX_RANK} lists deep")
+        count *= len(v)
+        if not v:
+            return
+        v = v[0]
+    check_count(count, max_elements)
 
 
 def _big_ints_as_floats(data: Any, datatype: str) -> Array:

@@ -134,7 +134,7 @@ class RestApp:
             # The data plane runs between the protocol's decode and encode. A model that
             # runs inline is called as a plain function: no coroutine per request for it.
             if verb == "infer":
-                request = v2_http.infer_request(served, body, headers)
+                request = v2_http.infer_request(served, body, headers, plane.max_elements)
                 wanted = v2_http.requested_outputs(request)
                 if served.inline:
                     outputs = plane.infer_inline(served, request.inputs, v2_http.PROTOCOL, wanted)
@@ -142,7 +142,7 @@ class RestApp:
                     outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
                 return v2_http.infer_response(served, request, outputs)
             if verb == "predict":
-                predict = tfs_http.predict_request(served, body)
+                predict = tfs_http.predict_request(served, body, plane.max_elements)
                 if served.inline:
                     outputs = plane.infer_inline(served, predict.inputs, tfs_http.PROTOCOL)
                 else:

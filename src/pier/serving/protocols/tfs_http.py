@@ -8,6 +8,7 @@ from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
 from pier.serving.protocols import documents, tfserving
+from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.http import Response, json_response
 from pier.serving.served import ServedVersion
 
@@ -50,9 +51,10 @@ def parse_path(path: str) -> TfsPath | None:
         raise InvalidInput(f"Malformed request: {path}")
     tail = segments[1:]
     if len(tail) >= 2 and tail[0] == "versions":
-        if not tail[1].isdigit():
-            raise InvalidInput(f"Malformed request: version '{tail[1]}' is not an integer")
-        parsed.version = int(tail[1])
+        try:
+            parsed.version = parse_version(tail[1])
+        except InvalidInput as exc:
+            raise InvalidInput(f"Malformed request: {exc.message}") from None
         tail = tail[2:]
     elif len(tail) >= 2 and tail[0] == "labels":
         parsed.label = tail[1]
@@ -88,9 +90,11 @@ def model_metadata(served: ServedVersion) -> Response:
     )
 
 
-def predict_request(served: ServedVersion, body: bytes) -> tfserving.PredictRequest:
+def predict_request(
+    served: ServedVersion, body: bytes, max_elements: int
+) -> tfserving.PredictRequest:
     """Decode a predict request for a model version, checking its signature name."""
-    request = tfserving.decode_predict(body, served.model.inputs)
+    request = tfserving.decode_predict(body, served.model.inputs, max_elements)
     if request.signature_name != SIGNATURE:  # the default needs no check
         documents.check_signature(request.signature_name)
     return request

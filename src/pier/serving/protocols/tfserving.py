@@ -32,7 +32,8 @@ import numpy as np
 import orjson
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols.arrays import array_from_json
+from pier.serving.protocols.arrays import array_from_json, check_nesting
+from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS, TooManyElements
 from pier.serving.tensors import TensorSpec
 
 Array = np.ndarray[Any, Any]
@@ -55,8 +56,13 @@ class PredictRequest:
 # --- predict --------------------------------------------------------------------------
 
 
-def decode_predict(body: bytes, inputs: list[TensorSpec]) -> PredictRequest:
-    """Decode a predict body into arrays of the model's declared input datatypes."""
+def decode_predict(
+    body: bytes, inputs: list[TensorSpec], max_elements: int = DEFAULT_MAX_ELEMENTS
+) -> PredictRequest:
+    """Decode a predict body into arrays of the model's declared input datatypes.
+
+    An input holding more than ``max_elements`` elements is refused before numpy holds it.
+    """
     doc = _load_object(body)
     signature = _signature(doc) if "signature_name" in doc else _DEFAULT_SIGNATURE
     if "instances" in doc:
@@ -65,13 +71,15 @@ def decode_predict(body: bytes, inputs: list[TensorSpec]) -> PredictRequest:
                 "request has both 'instances' (row format) and 'inputs' (columnar format); "
                 "send one of them"
             )
-        return PredictRequest(signature, _decode_rows(doc["instances"], inputs), True)
+        rows = _decode_rows(doc["instances"], inputs, max_elements)
+        return PredictRequest(signature, rows, True)
     if "inputs" in doc:
-        return PredictRequest(signature, _decode_columns(doc["inputs"], inputs), False)
+        columns = _decode_columns(doc["inputs"], inputs, max_elements)
+        return PredictRequest(signature, columns, False)
     raise InvalidInput("request needs 'instances' (row format) or 'inputs' (columnar format)")
 
 
-def _decode_rows(rows: Any, specs: list[TensorSpec]) -> dict[str, Array]:
+def _decode_rows(rows: Any, specs: list[TensorSpec], max_elements: int) -> dict[str, Array]:
     if type(rows) is not list:
         raise InvalidInput("'instances' must be a list with one entry per row")
     if not rows:
@@ -81,6 +89,10 @@ def _decode_rows(rows: Any, specs: list[TensorSpec]) -> dict[str, Array]:
         # reads every row as numbers, no row is an object, so the checks below would pass:
         # convert the array numpy made instead. Anything else takes the full path.
         spec = specs[0]
+        try:
+            check_nesting(rows, max_elements)
+        except (InvalidInput, TooManyElements) as exc:
+            raise _input_error(exc, spec.name, "instances") from None
         try:
             raw = np.asarray(rows)
         except ValueError:
@@ -95,7 +107,7 @@ def _decode_rows(rows: Any, specs: list[TensorSpec]) -> dict[str, Array]:
         for i, row in enumerate(rows):
             if _is_named(row):
                 raise InvalidInput(f"instances[{i}] is an object but instances[0] is not")
-        return {name: _convert(rows, specs, name, "instances")}
+        return {name: _convert(rows, specs, name, "instances", max_elements)}
     keys = rows[0].keys()
     for i, row in enumerate(rows):
         if not _is_named(row):
@@ -106,15 +118,17 @@ def _decode_rows(rows: Any, specs: list[TensorSpec]) -> dict[str, Array]:
                 f"{_names(keys)}; every instance needs the same inputs"
             )
     names = _check_names(keys, specs)
-    return {k: _convert([row[k] for row in rows], specs, k, "instances") for k in names}
+    return {
+        k: _convert([row[k] for row in rows], specs, k, "instances", max_elements) for k in names
+    }
 
 
-def _decode_columns(value: Any, specs: list[TensorSpec]) -> dict[str, Array]:
+def _decode_columns(value: Any, specs: list[TensorSpec], max_elements: int) -> dict[str, Array]:
     if not _is_named(value):
         name = _single_input(specs, "'inputs'")
-        return {name: _convert(value, specs, name, "inputs")}
+        return {name: _convert(value, specs, name, "inputs", max_elements)}
     names = _check_names(value.keys(), specs)
-    return {k: _convert(value[k], specs, k, "inputs") for k in names}
+    return {k: _convert(value[k], specs, k, "inputs", max_elements) for k in names}
 
 
 def _is_named(value: Any) -> bool:
@@ -150,21 +164,26 @@ def _check_names(given: Any, specs: list[TensorSpec]) -> list[str]:
     return declared
 
 
-def _convert(value: Any, specs: list[TensorSpec], name: str, where: str) -> Array:
+def _convert(
+    value: Any, specs: list[TensorSpec], name: str, where: str, max_elements: int
+) -> Array:
     try:
         for spec in specs:
             if spec.name == name:
-                return array_from_json(value, spec.datatype, b64=True)
-        return _infer(value)
-    except InvalidInput as exc:
+                return array_from_json(value, spec.datatype, b64=True, max_elements=max_elements)
+        return _infer(value, max_elements)
+    except (InvalidInput, TooManyElements) as exc:
         raise _input_error(exc, name, where) from None
 
 
-def _input_error(exc: InvalidInput, name: str, where: str) -> InvalidInput:
-    return InvalidInput(f"input '{name}' ({where}): {exc.message}")
+def _input_error(
+    exc: InvalidInput | TooManyElements, name: str, where: str
+) -> InvalidInput | TooManyElements:
+    return type(exc)(f"input '{name}' ({where}): {exc.message}")
 
 
-def _infer(value: Any) -> Array:
+def _infer(value: Any, max_elements: int) -> Array:
+    check_nesting(value, max_elements)
     try:
         kind = np.asarray(value).dtype.kind
     except ValueError:
@@ -345,10 +364,14 @@ def _load_object(body: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson stops at 1024 levels; the fallback would recurse
+            raise InvalidInput(f"request body is nested too deeply: {exc}") from None
         try:  # the standard library also reads NaN, Infinity and -Infinity
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:  # deep nesting next to a NaN, which orjson refused first
+            raise InvalidInput("request body is nested too deeply") from None
     if type(doc) is not dict:
         raise InvalidInput("request body must be a JSON object")
     return doc

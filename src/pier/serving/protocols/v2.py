@@ -40,6 +40,12 @@ from pier.serving.protocols.arrays import (
     show_value,
     split_bytes,
 )
+from pier.serving.protocols.bounds import (
+    DEFAULT_MAX_ELEMENTS,
+    TooManyElements,
+    check_count,
+    element_count,
+)
 from pier.serving.tensors import (
     DATATYPES_BY_DTYPE,
     NUMPY_DTYPES,
@@ -87,8 +93,14 @@ class V2Request:
 # --- requests -------------------------------------------------------------------------
 
 
-def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
-    """Decode a V2 infer body; ``header_length`` is Inference-Header-Content-Length, if sent."""
+def decode_infer_request(
+    body: bytes, header_length: int | None, max_elements: int = DEFAULT_MAX_ELEMENTS
+) -> V2Request:
+    """Decode a V2 infer body; ``header_length`` is Inference-Header-Content-Length, if sent.
+
+    A tensor whose shape holds more than ``max_elements`` elements is refused before its
+    data is read.
+    """
     if header_length is None:
         header: bytes | memoryview = body
         blobs = _NO_BLOBS
@@ -134,14 +146,14 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
         if name in inputs:
             raise InvalidInput(f"inputs[{i}] ('{name}'): duplicate input name")
         try:
-            datatype, shape, count = _tensor_header(item)
+            datatype, shape, count = _tensor_header(item, max_elements)
             size = (
                 _parameters(item, "input").get("binary_data_size") if "parameters" in item else None
             )
             if size is None:
                 if "data" not in item:
                     raise InvalidInput("has neither 'data' nor parameters.binary_data_size")
-                arr = array_from_json(item["data"], datatype)
+                arr = array_from_json(item["data"], datatype, max_elements=max_elements)
                 if arr.size != count:
                     raise InvalidInput(
                         f"shape {dims_text(shape)} needs {count} elements, data has {arr.size}"
@@ -165,8 +177,8 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
                     )
                 arr = array_from_binary(blobs[offset : offset + size], datatype, shape, count)
                 offset += size
-        except InvalidInput as exc:
-            raise InvalidInput(f"inputs[{i}] ('{name}'): {exc.message}") from None
+        except (InvalidInput, TooManyElements) as exc:
+            raise type(exc)(f"inputs[{i}] ('{name}'): {exc.message}") from None
         inputs[name] = arr
     if offset != len(blobs):
         raise InvalidInput(
@@ -177,7 +189,12 @@ def decode_infer_request(body: bytes, header_length: int | None) -> V2Request:
     return V2Request(request_id, parameters, inputs, outputs, binary_output)
 
 
-def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2Request:
+def decode_raw_request(
+    body: bytes,
+    input_spec: TensorSpec,
+    batched: bool,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> V2Request:
     """Decode Triton's raw binary request (header length 0): the body is one input, batch 1."""
     dims = [1, *input_spec.shape[1:]] if batched else list(input_spec.shape)
     name, datatype = input_spec.name, input_spec.datatype
@@ -200,6 +217,7 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
                     f"{len(view)} bytes is not a whole number of {datatype} elements"
                 )
             count = len(view) // itemsize
+        check_count(count, max_elements)
         known = math.prod(d for d in dims if d >= 0)
         if variable:
             if known == 0 or count % known:
@@ -211,12 +229,12 @@ def decode_raw_request(body: bytes, input_spec: TensorSpec, batched: bool) -> V2
             arr = object_array(items).reshape(dims)
         else:
             arr = array_from_binary(view, datatype, dims, count)
-    except InvalidInput as exc:
-        raise InvalidInput(f"raw binary input '{name}': {exc.message}") from None
+    except (InvalidInput, TooManyElements) as exc:
+        raise type(exc)(f"raw binary input '{name}': {exc.message}") from None
     return V2Request(None, {}, {name: arr}, None, True)
 
 
-def _tensor_header(item: dict[str, Any]) -> tuple[str, list[int], int]:
+def _tensor_header(item: dict[str, Any], max_elements: int) -> tuple[str, list[int], int]:
     datatype = item.get("datatype")
     if type(datatype) is not str:
         raise InvalidInput("needs a string 'datatype'")
@@ -228,7 +246,7 @@ def _tensor_header(item: dict[str, Any]) -> tuple[str, list[int], int]:
     for d in shape:
         if type(d) is not int or d < 0:
             raise InvalidInput(f"'shape' must be a list of integers >= 0, got {show_value(shape)}")
-    return datatype, shape, math.prod(shape)
+    return datatype, shape, element_count(shape, max_elements)
 
 
 def _parameters(obj: dict[str, Any], what: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pier.errors import InvalidInput, NotFound
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
 from pier.serving.protocols import documents, v2
+from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.http import (
     OCTETS,
     MethodNotAllowed,
@@ -20,12 +21,6 @@ from pier.serving.protocols.http import (
 from pier.serving.served import ServedVersion
 
 PROTOCOL = "v2"
-
-
-def parse_version(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"version '{text}' is not a positive integer")
-    return int(text)
 
 
 def parse_model_path(path: str) -> tuple[str, int | None, str | None]:
@@ -46,7 +41,9 @@ def parse_model_path(path: str) -> tuple[str, int | None, str | None]:
     return "", None, None
 
 
-def infer_request(served: ServedVersion, body: bytes, headers: RequestHeaders) -> v2.V2Request:
+def infer_request(
+    served: ServedVersion, body: bytes, headers: RequestHeaders, max_elements: int
+) -> v2.V2Request:
     """Decode a V2 infer request for a model version: JSON, binary, or raw binary."""
     if headers.inference_header_length == 0:
         if len(served.model.inputs) != 1:
@@ -54,8 +51,10 @@ def infer_request(served: ServedVersion, body: bytes, headers: RequestHeaders) -
                 "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
                 f"with exactly one input; '{served.name}' has {len(served.model.inputs)}"
             )
-        return v2.decode_raw_request(body, served.model.inputs[0], served.model.batched)
-    return v2.decode_infer_request(body, headers.inference_header_length)
+        return v2.decode_raw_request(
+            body, served.model.inputs[0], served.model.batched, max_elements
+        )
+    return v2.decode_infer_request(body, headers.inference_header_length, max_elements)
 
 
 def requested_outputs(request: v2.V2Request) -> list[str] | None:

@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from pier.control.home import PierHome
 from pier.control.orchestrators.base import ReplicaEvent, RevisionPlan
 from pier.control.orchestrators.limits import Mode
 from pier.control.orchestrators.local import LocalOrchestrator
+from pier.control.orchestrators.replica import is_permanent, load_error
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
+from pier.home import PierHome
 from pier.serving.demo import half_plus_two_onnx
 from pier.spec import ServiceSpec
 
@@ -140,6 +141,7 @@ def test_scale_up_down_and_restart_after_kill(tmp_path: Path) -> None:
                 assert environ(r.pid)["CUDA_VISIBLE_DEVICES"] == ""  # gpu 0: none visible
                 assert (h.home.replicas_dir / r.id / "replica.json").exists()
                 assert r.id.startswith("hpt-1-")
+                assert r.extra["permanent"] is False
 
             await h.orch.apply(plan, 1)
             stopped = await h.until(
@@ -199,6 +201,8 @@ def test_broken_model_backs_off_with_the_load_error(tmp_path: Path) -> None:
             assert "onnx" in rec.reason.lower() or "protobuf" in rec.reason.lower()
             backoffs = [e.message for e in h.events if e.kind is EventKind.REPLICA_EXITED]
             assert all(m.startswith("model failed to load: ") for m in backoffs)
+            # Failing the same way on every start, never ready: a waiting client may stop.
+            assert rec.extra["permanent"] is True
         finally:
             await h.orch.close(stop_replicas=True)
 
@@ -295,3 +299,70 @@ def test_logs_tail_then_follow(tmp_path: Path) -> None:
             await h.orch.close(stop_replicas=True)
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("resources", "where"),
+    [({"cpu": 1e308}, "resources.cpu"), ({"memory": "lots"}, "resources.memory")],
+)
+def test_a_stored_spec_out_of_bounds_fails_with_an_event_and_leaves_no_process(
+    tmp_path: Path, resources: dict[str, Any], where: str
+) -> None:
+    # A store written before cpu was bounded may hold cpu: 1e308. It used to spawn the
+    # replica, crash its supervising task on the cgroup quota (int(inf)), leave it
+    # "starting" with no event, and leave the process unreaped after delete.
+    h = Harness(tmp_path)
+
+    async def scenario() -> None:
+        spec = {"name": "hpt", "model": h.model(), "resources": resources}
+        try:
+            await h.orch.apply(RevisionPlan("hpt", 1, spec), 1)
+            [rec] = await h.until(
+                lambda: [r for r in h.orch.observe() if r.state is ReplicaState.FAILED],
+                "the replica to fail",
+            )
+            assert rec.reason.startswith(f"invalid spec: {where}: ")
+            assert rec.pid is None
+            exited = [e for e in h.events if e.kind is EventKind.REPLICA_EXITED]
+            assert exited and "invalid spec" in exited[0].message
+            await h.orch.delete("hpt", 1)
+            assert h.orch.observe() == []
+        finally:
+            await h.orch.close(stop_replicas=True)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("ever_ready", "repeats", "permanent"),
+    [(False, 0, False), (False, 1, False), (False, 2, True), (False, 5, True), (True, 5, False)],
+)
+def test_a_failure_is_permanent_when_it_repeats_before_ever_serving(
+    ever_ready: bool, repeats: int, permanent: bool
+) -> None:
+    assert is_permanent(ever_ready, repeats) is permanent
+
+
+@pytest.mark.parametrize(
+    ("index", "error"),
+    [
+        (
+            [{"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "bad file"}],
+            "bad file",
+        ),
+        ([{"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "not loaded"}], ""),
+        ([{"name": "hpt", "version": "1", "state": "LOADING", "reason": ""}], ""),
+        (
+            [
+                {"name": "hpt", "version": "1", "state": "UNAVAILABLE", "reason": "bad"},
+                {"name": "hpt", "version": "2", "state": "READY", "reason": ""},
+            ],
+            "",
+        ),
+        ([{"name": "other", "state": "UNAVAILABLE", "reason": "bad"}], ""),
+        ({"error": "not a list"}, ""),
+        ([], ""),
+    ],
+)
+def test_the_load_error_is_read_only_when_every_version_failed(index: object, error: str) -> None:
+    assert load_error(index, "hpt") == error

@@ -19,7 +19,6 @@ Choices where the protocols are silent or servers differ:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from pier.serving.protocols.arrays import (
     decode_bytes_tensor,
     encode_bytes_tensor,
 )
+from pier.serving.protocols.bounds import DEFAULT_MAX_ELEMENTS, TooManyElements, element_count
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as oip
 from pier.serving.protocols.grpc.protos.tensorflow.core.example import feature_pb2
 from pier.serving.protocols.grpc.protos.tensorflow.core.framework import (
@@ -76,9 +76,12 @@ _CONTENTS = {
 
 
 def infer_request_to_arrays(
-    req: oip.ModelInferRequest,
+    req: oip.ModelInferRequest, max_elements: int = DEFAULT_MAX_ELEMENTS
 ) -> tuple[dict[str, Array], list[RequestedOutput] | None, dict[str, Any]]:
-    """Decode a ModelInferRequest into (inputs by name, requested outputs or None, parameters)."""
+    """Decode a ModelInferRequest into (inputs by name, requested outputs or None, parameters).
+
+    A shape of more than ``max_elements`` elements is refused before anything is allocated.
+    """
     raw = req.raw_input_contents
     tensors = req.inputs
     if raw and len(raw) != len(tensors):
@@ -93,7 +96,7 @@ def infer_request_to_arrays(
             raise InvalidInput(f"inputs[{i}] ('{name}'): duplicate input name")
         try:
             shape = t.shape[:]  # a list; list(t.shape) costs three times as much
-            count = _count(shape)
+            count = element_count(shape, max_elements)
             if raw:
                 if t.HasField("contents") and t.contents.ListFields():
                     raise InvalidInput(
@@ -103,17 +106,11 @@ def infer_request_to_arrays(
                 arr = _from_raw(raw[i], t.datatype, shape, count, f"raw_input_contents[{i}]")
             else:
                 arr = _from_contents(t.contents, t.datatype, shape, count)
-        except InvalidInput as exc:
-            raise InvalidInput(f"inputs[{i}] ('{name}'): {exc.message}") from None
+        except (InvalidInput, TooManyElements) as exc:
+            raise type(exc)(f"inputs[{i}] ('{name}'): {exc.message}") from None
         arrays[name] = arr
     parameters = _parameters(req.parameters, "request") if req.parameters else {}
     return arrays, _requested_outputs(req) if req.outputs else None, parameters
-
-
-def _count(shape: list[int]) -> int:
-    if shape and min(shape) < 0:
-        raise InvalidInput(f"shape {_dims(shape)} has a negative dimension")
-    return math.prod(shape)
 
 
 def _from_raw(buf: bytes, datatype: str, shape: list[int], count: int, what: str) -> Array:
@@ -309,22 +306,28 @@ def tf_dtype_of_v2(datatype: str) -> int:
 
 
 def tensor_proto_to_array(
-    tp: tensor_pb2.TensorProto, datatype_hint: str | None = None, *, name: str | None = None
+    tp: tensor_pb2.TensorProto,
+    datatype_hint: str | None = None,
+    *,
+    name: str | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> Array:
     """Decode a TensorProto; ``datatype_hint`` is the model's datatype for it, if declared.
 
     A dtype that differs from the hint is an error, as in TF Serving; DT_INVALID (unset)
-    takes the hint. ``name`` is the input's name, for error messages.
+    takes the hint. ``name`` is the input's name, for error messages. A shape of more
+    than ``max_elements`` elements is refused before anything is allocated (one value
+    "fills the shape", so a tiny message could otherwise ask for gigabytes).
     """
     try:
-        return _tensor_to_array(tp, datatype_hint)
-    except InvalidInput as exc:
+        return _tensor_to_array(tp, datatype_hint, max_elements)
+    except (InvalidInput, TooManyElements) as exc:
         if name is None:
             raise
-        raise InvalidInput(f"input '{name}': {exc.message}") from None
+        raise type(exc)(f"input '{name}': {exc.message}") from None
 
 
-def _tensor_to_array(tp: tensor_pb2.TensorProto, hint: str | None) -> Array:
+def _tensor_to_array(tp: tensor_pb2.TensorProto, hint: str | None, max_elements: int) -> Array:
     dtype_enum: int = tp.dtype
     if dtype_enum == types_pb2.DT_INVALID:
         if hint is None:
@@ -340,7 +343,7 @@ def _tensor_to_array(tp: tensor_pb2.TensorProto, hint: str | None) -> Array:
     if tp.tensor_shape.unknown_rank:
         raise InvalidInput("tensor_shape has unknown_rank set; a tensor value needs its shape")
     shape = [d.size for d in tp.tensor_shape.dim]
-    count = _count(shape)
+    count = element_count(shape, max_elements)
     name = _tf_name(dtype_enum)
     if tp.tensor_content:
         if datatype == "BYTES":

@@ -11,6 +11,7 @@ from google.protobuf import any_pb2, json_format, wrappers_pb2
 from pier.errors import InvalidInput, PierError
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols import documents
+from pier.serving.protocols.bounds import check_version
 from pier.serving.protocols.grpc import codec
 from pier.serving.protocols.grpc.errors import abort
 from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
@@ -44,7 +45,7 @@ def _resolve(plane: DataPlane, spec: Any) -> ServedVersion:
     if not spec.name:
         raise InvalidInput("model_spec.name is empty")
     choice = spec.WhichOneof("version_choice")
-    version = spec.version.value if choice == "version" else None
+    version = check_version(spec.version.value) if choice == "version" else None
     label = spec.version_label if choice == "version_label" else None
     return plane.resolve(spec.name, version, label)
 
@@ -73,7 +74,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             documents.check_signature(request.model_spec.signature_name)
             declared = {s.name: s.datatype for s in served.model.inputs}
             inputs = {
-                name: codec.tensor_proto_to_array(tp, declared.get(name))
+                name: codec.tensor_proto_to_array(
+                    tp, declared.get(name), name=name, max_elements=self.plane.max_elements
+                )
                 for name, tp in request.inputs.items()
             }
             wanted = list(request.output_filter) or None
@@ -146,7 +149,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             if not spec.name:
                 raise InvalidInput("model_spec.name is empty")
             choice = spec.WhichOneof("version_choice")
-            version = spec.version.value if choice == "version" else None
+            version = check_version(spec.version.value) if choice == "version" else None
             if choice == "version_label":
                 version = self.plane.resolve(spec.name, None, spec.version_label).version
             statuses = self.plane.repository.statuses(spec.name, version)

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from pier.errors import InvalidInput, NotFound, PierError
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols import documents, v2
+from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.grpc import codec
 from pier.serving.protocols.grpc.errors import abort
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
@@ -23,11 +24,7 @@ PROTOCOL = "v2-grpc"
 
 
 def _version(text: str) -> int | None:
-    if not text:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"version '{text}' is not a positive integer")
-    return int(text)
+    return parse_version(text) if text else None  # "" = the server picks
 
 
 def _parse(doc: Any, message: Any) -> Any:
@@ -50,7 +47,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(self, request: Any, context: Any) -> Any:
         try:
             self.plane.resolve(request.name, _version(request.version))
-        except NotFound as exc:
+        except (NotFound, InvalidInput) as exc:  # a bad name or version is not "not ready"
             await abort(context, exc)
         except PierError:
             return pb.ModelReadyResponse(ready=False)
@@ -93,7 +90,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         served = self.plane.resolve(request.model_name, _version(request.model_version))
         t0 = time.perf_counter()
         try:
-            inputs, wanted, _parameters = codec.infer_request_to_arrays(request)
+            inputs, wanted, _parameters = codec.infer_request_to_arrays(
+                request, self.plane.max_elements
+            )
             names = [o.name for o in wanted] if wanted is not None else None
             outputs = await self.plane.infer(served, inputs, PROTOCOL, names)
             encoded = _apply_classification(served, outputs, wanted)
