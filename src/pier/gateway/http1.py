@@ -172,9 +172,13 @@ class ClientConnection(asyncio.Protocol):
         callbacks; this bounds what the parser itself holds of a target or header still
         incomplete (it joins their pieces), for heads that come in many reads.
         """
-        probe = self.tail + data
-        end = probe.find(b"\r\n\r\n")
-        part = len(data) if end < 0 else max(0, end + 4 - len(self.tail))
+        tail = self.tail
+        seam = (tail + data[:3]).find(b"\r\n\r\n")  # the blank line split across reads
+        if seam >= 0:
+            part = seam + 4 - len(tail)
+        else:
+            end = data.find(b"\r\n\r\n")
+            part = len(data) if end < 0 else end + 4
         budget = self.max_head - self.head_seen
         self.head_seen += part
         if part <= budget:

@@ -168,3 +168,21 @@ def test_requests_within_the_bounds_pass_and_the_earlier_ones_are_answered_first
         got = _until_closed(sock)
     assert got.count(b"HTTP/1.1 200 OK") == 2
     assert got.index(ALIVE) < got.index(b"HTTP/1.1 414 ")
+
+
+def test_a_head_split_between_reads_counts_only_its_own_bytes(
+    gateway: tuple[Gateway, int],
+) -> None:
+    """A blank line cut between two reads ends the head: what follows it is not head bytes."""
+    _, port = gateway
+    following = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 300  # far more than one head's bound
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for cut in (3, 2):  # "\r\n\r" | "\n...", then "\r\n" | "\r\n..."
+            head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(head[: len(head) - 4 + cut])
+            time.sleep(0.05)  # two reads on the gateway's side
+            sock.sendall(head[len(head) - 4 + cut :] + following)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = _until_closed(sock)
+    assert got.count(b"HTTP/1.1 200 OK") == 2 * 301 + 1
+    assert b" 431 " not in got
