@@ -72,6 +72,7 @@ async def _main(n: int) -> None:
     from pier.config import ServerSettings
     from pier.serving.demo import write_demo_repository
     from pier.serving.server import ModelServer
+    from pier.storage import StorageOptions
 
     with tempfile.TemporaryDirectory(prefix="pier-app-cost-") as tmp:
         demo, repo = Path(tmp) / "demo", Path(tmp) / "models"
@@ -87,7 +88,7 @@ async def _main(n: int) -> None:
                 "grpc_port": 0,
             }
         )
-        app = ModelServer(settings)
+        app = ModelServer(settings, StorageOptions())  # a local repository
         await app.start()
         while not app.state.started:
             await asyncio.sleep(0.05)

@@ -1,16 +1,37 @@
 """Pier's error tree: one base class, a stable code per kind, messages a user can act on.
 
-The mapping from these codes to HTTP statuses and gRPC codes lives at the protocol
-edge (``pier.serving.protocols``), never here.
+The mapping from these codes to HTTP statuses and gRPC codes lives at each transport's
+edge (the model server's REST and gRPC, the management API), one table each, never here.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The stable code of each kind of error; the values appear in metrics and JSON bodies."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    FAILED_PRECONDITION = "failed_precondition"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    UNIMPLEMENTED = "unimplemented"
+    UNAVAILABLE = "unavailable"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    LOAD_FAILED = "load_failed"
+    DATA_LOSS = "data_loss"
+    INTERNAL = "internal"
 
 
 class PierError(Exception):
     """Base of every error Pier raises on purpose."""
 
-    code = "internal"
+    code: ErrorCode = ErrorCode.INTERNAL
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -20,31 +41,31 @@ class PierError(Exception):
 class InvalidInput(PierError):
     """The request or file is malformed: wrong JSON, datatype, shape or value."""
 
-    code = "invalid_argument"
+    code = ErrorCode.INVALID_ARGUMENT
 
 
 class NotFound(PierError):
     """A model, version or label that the server does not have."""
 
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Unavailable(PierError):
     """The thing exists but cannot serve right now (loading, failed, draining)."""
 
-    code = "unavailable"
+    code = ErrorCode.UNAVAILABLE
 
 
 class Unsupported(PierError):
     """The operation is valid but this model or runtime does not implement it."""
 
-    code = "unimplemented"
+    code = ErrorCode.UNIMPLEMENTED
 
 
 class ResourceExhausted(PierError):
     """A size or queue limit was exceeded."""
 
-    code = "resource_exhausted"
+    code = ErrorCode.RESOURCE_EXHAUSTED
 
 
 class ConfigError(InvalidInput):
@@ -54,13 +75,13 @@ class ConfigError(InvalidInput):
 class ModelLoadError(PierError):
     """A model version could not be loaded; the message says why."""
 
-    code = "load_failed"
+    code = ErrorCode.LOAD_FAILED
 
 
 class InternalError(PierError):
     """A model or runtime failed while running a valid request."""
 
-    code = "internal"
+    code = ErrorCode.INTERNAL
 
 
 class PayloadTooLarge(ResourceExhausted):
@@ -86,7 +107,7 @@ class StorageNotFound(StorageError, NotFound):
 class StorageAccessDenied(StorageError):
     """The store refused the credentials, or they lack permission for the URI."""
 
-    code = "permission_denied"
+    code = ErrorCode.PERMISSION_DENIED
 
 
 class StorageUnavailable(StorageError, Unavailable):
@@ -100,7 +121,7 @@ class StorageTimeout(StorageUnavailable):
 class StorageIntegrityError(StorageError):
     """Downloaded bytes do not match the checksum or size the store published."""
 
-    code = "data_loss"
+    code = ErrorCode.DATA_LOSS
 
 
 class StorageBackendMissing(StorageError, Unsupported):
@@ -118,13 +139,13 @@ class ArchiveError(StorageError, InvalidInput):
 class AlreadyExists(PierError):
     """Something with that name exists already (a service, a revision)."""
 
-    code = "already_exists"
+    code = ErrorCode.ALREADY_EXISTS
 
 
 class FailedPrecondition(PierError):
     """The request is valid but the current state does not allow it (e.g. scaling a stopped service)."""
 
-    code = "failed_precondition"
+    code = ErrorCode.FAILED_PRECONDITION
 
 
 class SpecError(ConfigError):
@@ -148,13 +169,27 @@ class StoreError(Unavailable):
         self.cause = cause
 
 
+class MethodNotAllowed(PierError):
+    """The path exists but does not take this HTTP method."""
+
+    code = ErrorCode.METHOD_NOT_ALLOWED
+
+
+class Unauthenticated(PierError):
+    """The request carries no credentials, or wrong ones."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
 __all__ = [
     "AlreadyExists",
     "ArchiveError",
     "ConfigError",
+    "ErrorCode",
     "FailedPrecondition",
     "InternalError",
     "InvalidInput",
+    "MethodNotAllowed",
     "ModelLoadError",
     "NotFound",
     "PayloadTooLarge",
@@ -170,6 +205,7 @@ __all__ = [
     "StorageTimeout",
     "StorageUnavailable",
     "StoreError",
+    "Unauthenticated",
     "Unavailable",
     "Unsupported",
 ]

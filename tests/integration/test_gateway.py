@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from pier.gateway import Backend, Gateway, GatewayThread, run_in_thread
+from pier.gateway import Gateway, GatewaySettings, GatewayThread, Replica, run_in_thread
 from pier.serving import demo
 from tests.integration.server import PierServer, free_port
 
@@ -41,8 +43,8 @@ def replicas(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
         s.stop()
 
 
-def backend(server: PierServer, rid: str, revision: int = 1) -> Backend:
-    return Backend(rid, revision, "127.0.0.1", server.port)
+def replica(server: PierServer, rid: str, revision: int = 1) -> Replica:
+    return Replica(rid, revision, "127.0.0.1", server.port)
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def start_gateway() -> Iterator[Callable[..., tuple[Gateway, str]]]:
     handles: list[GatewayThread] = []
 
     def start(**options: object) -> tuple[Gateway, str]:
-        gw = Gateway(**options)  # type: ignore[arg-type]
+        gw = Gateway(GatewaySettings.model_validate(options))
         handle = run_in_thread(gw, "127.0.0.1", 0)
         handles.append(handle)
         return gw, f"http://127.0.0.1:{handle.port}"
@@ -65,7 +67,7 @@ def gateway(
     replicas: list[PierServer], start_gateway: Callable[..., tuple[Gateway, str]]
 ) -> tuple[Gateway, str]:
     gw, url = start_gateway()
-    gw.set_routes(MODEL, [backend(s, f"r{i}") for i, s in enumerate(replicas)])
+    gw.set_routes(MODEL, [replica(s, f"r{i}") for i, s in enumerate(replicas)])
     return gw, url
 
 
@@ -149,10 +151,7 @@ def test_no_ready_replica_is_503_and_unknown_service_404(
     for path in ("/v1/models/iris:predict", "/v2/models/iris/infer"):
         r = httpx.post(url + path, json={})
         assert r.status_code == 503
-        assert r.json() == {
-            "error": "service 'iris' has no ready replica (0 of 0 ready); "
-            "it may be starting or scaled to 0"
-        }
+        assert r.json() == {"error": "service 'iris' has no ready replica"}
     r = httpx.post(f"{url}/v2/models/nope/infer", json={})
     assert r.status_code == 404 and r.json() == {"error": "service 'nope' not found"}
     r = httpx.get(f"{url}/api/v1/services")
@@ -174,8 +173,8 @@ def test_dead_replica_requests_still_succeed_and_it_is_ejected(
     replicas: list[PierServer], start_gateway: Callable[..., tuple[Gateway, str]]
 ) -> None:
     gw, url = start_gateway(eject_after=3, eject_seconds=30.0)
-    dead = Backend("dead-1", 1, "127.0.0.1", free_port())  # nothing listens there
-    gw.set_routes(MODEL, [dead, backend(replicas[0], "live-1")])
+    dead = Replica("dead-1", 1, "127.0.0.1", free_port())  # nothing listens there
+    gw.set_routes(MODEL, [dead, replica(replicas[0], "live-1")])
     with httpx.Client(base_url=url) as client:
         for _ in range(40):
             r = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [1.0]})
@@ -192,7 +191,7 @@ def test_only_replica_unreachable_is_502_naming_it(
     start_gateway: Callable[..., tuple[Gateway, str]],
 ) -> None:
     gw, url = start_gateway()
-    gw.set_routes(MODEL, [Backend("gone-7", 1, "127.0.0.1", free_port())])
+    gw.set_routes(MODEL, [Replica("gone-7", 1, "127.0.0.1", free_port())])
     r = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=V2_BODY)
     assert r.status_code == 502
     assert "gone-7" in r.json()["error"]
@@ -208,7 +207,7 @@ def test_killed_replica_requests_still_succeed(
     try:
         doomed.wait_ready()
         gw, url = start_gateway()
-        gw.set_routes(MODEL, [backend(doomed, "doomed"), backend(replicas[1], "steady")])
+        gw.set_routes(MODEL, [replica(doomed, "doomed"), replica(replicas[1], "steady")])
         with httpx.Client(base_url=url) as client:
             for _ in range(20):  # pooled connections to both replicas
                 assert client.post(f"/v2/models/{MODEL}/infer", json=V2_BODY).status_code == 200
@@ -225,7 +224,7 @@ def test_body_over_the_limit_is_413(
     replicas: list[PierServer], start_gateway: Callable[..., tuple[Gateway, str]]
 ) -> None:
     gw, url = start_gateway(max_body=1000)
-    gw.set_routes(MODEL, [backend(replicas[0], "r0")])
+    gw.set_routes(MODEL, [replica(replicas[0], "r0")])
     r = httpx.post(f"{url}/v1/models/{MODEL}:predict", json={"instances": [1.0] * 400})
     assert r.status_code == 413 and "1000 bytes" in r.json()["error"]
     r = httpx.post(f"{url}/v1/models/{MODEL}:predict", json={"instances": [1.0] * 10})
@@ -252,7 +251,7 @@ def test_route_updates_while_requests_are_in_flight(
     gateway: tuple[Gateway, str], replicas: list[PierServer]
 ) -> None:
     gw, url = gateway
-    a, b = backend(replicas[0], "r0"), backend(replicas[1], "r1", revision=2)
+    a, b = replica(replicas[0], "r0"), replica(replicas[1], "r1", revision=2)
     stop = threading.Event()
 
     def flip() -> None:
@@ -327,3 +326,43 @@ def test_expect_100_continue_is_answered(gateway: tuple[Gateway, str]) -> None:
         while not got.endswith(b"}"):
             got += sock.recv(65536)
     assert got.startswith(b"HTTP/1.1 200") and got.endswith(b'{"predictions":[2.5]}')
+
+
+def test_a_streamed_request_line_is_414_while_other_clients_are_served(
+    gateway: tuple[Gateway, str],
+) -> None:
+    """One client streaming a request line without end neither holds up nor grows the gateway."""
+    _, url = gateway
+    host, port = url.removeprefix("http://").split(":")
+    answer = b""
+    sent = 0
+
+    def stream() -> None:
+        nonlocal answer, sent
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /v1/models/" + MODEL.encode() + b":predict?")
+            piece = b"x" * 65536
+            try:
+                while sent < 96 * 1024 * 1024:
+                    sock.sendall(piece)
+                    sent += len(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the gateway answered and closed: what is read below
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    answer += chunk
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        with httpx.Client(base_url=url, timeout=5) as client:
+            while streamer.is_alive():
+                started = time.monotonic()
+                r = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [1.0, 2.0, 5.0]})
+                assert r.json() == {"predictions": [2.5, 3.0, 4.5]}
+                assert time.monotonic() - started < 1.0
+    finally:
+        streamer.join(30)
+    assert sent < 96 * 1024 * 1024  # the gateway stopped reading it long before the end
+    assert answer.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), answer[:200]
+    assert b"8192 bytes" in answer

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +24,11 @@ from pier.control.orchestrators.base import ReplicaEvent
 from pier.control.records import ReplicaRecord
 from pier.errors import PierError
 from pier.home import PierHome, default_home
+from pier.sockets import listen
 
 if TYPE_CHECKING:  # the gateway is imported when `pier up` runs, not for `pier --help`
-    from pier.gateway import Gateway
+    from pier.control.reconciler import Desired
+    from pier.gateway import Gateway, GatewaySettings
 
 log = logging.getLogger("pier.up")
 
@@ -44,6 +46,7 @@ class UpSettings:
     leave_running: bool = False  # on exit, leave replicas running for the next `pier up`
     deploy: list[Path] = field(default_factory=list)
     interval: float = 1.0
+    gateway: GatewaySettings | None = None  # None: the gateway's defaults
 
 
 class _Sinks:
@@ -61,38 +64,23 @@ class _Sinks:
 
 
 class _GatewayRoutes:
-    """Turns the controller's ready replicas into the gateway's backends."""
+    """Turns the controller's ready replicas into the gateway's routing table."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    def set_routes(self, service: str, replicas: list[ReplicaRecord]) -> None:
-        from pier.gateway import Backend
+    def set_routes(self, service: str, replicas: list[ReplicaRecord], desired: Desired) -> None:
+        from pier.gateway import Replica
 
-        backends = []
+        routed = []
         for r in replicas:
             host, _, port = r.address.rpartition(":")
             if host and port.isdigit():
-                backends.append(Backend(r.id, r.revision, host, int(port)))
-        self.gateway.set_routes(service, backends)
+                routed.append(Replica(r.id, r.revision, host, int(port)))
+        self.gateway.set_routes(service, routed, wanted=desired.replicas, stopped=desired.stopped)
 
     def remove_routes(self, service: str) -> None:
         self.gateway.remove_routes(service)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
 
 
 def _url(host: str, port: int) -> str:
@@ -124,7 +112,7 @@ async def run_up(settings: UpSettings) -> int:
         store = Store(settings.store_url or home.db_url)
         sinks = _Sinks()
         orchestrator = LocalOrchestrator(home, on_event=sinks.event, on_change=sinks.change)
-        gateway = Gateway()
+        gateway = Gateway(settings.gateway)
         controller = Controller(
             store, orchestrator, _GatewayRoutes(gateway), interval=settings.interval
         )
@@ -155,7 +143,7 @@ async def run_up(settings: UpSettings) -> int:
         api.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         # Bound here rather than by uvicorn, so that a busy port is a clear error, not an exit.
         try:
-            api_socket = _listen(settings.api_host, settings.api_port)
+            api_socket = listen(settings.api_host, settings.api_port)
         except OSError as exc:
             log.error(
                 "the management API cannot listen on %s:%d: %s",
@@ -295,8 +283,18 @@ def up_command(
     deploy: tuple[Path, ...],
     log_level: str,
 ) -> None:
-    """Run the platform on this machine: gateway, management API and replicas."""
+    """Run the platform on this machine: gateway, management API and replicas.
+
+    The gateway's limits, timeouts and failure handling are set with PIER_GATEWAY_*
+    variables (PIER_GATEWAY_MAX_BODY, PIER_GATEWAY_REQUEST_TIMEOUT, ...).
+    """
+    from pier.gateway import GatewaySettings
     from pier.observe.logs import setup_logging
+
+    try:
+        gateway = GatewaySettings.from_env(os.environ)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
     setup_logging(log_level, "auto")
     # One line per health probe (several a second per replica) is noise, not news.
@@ -312,6 +310,7 @@ def up_command(
         store_url=store_url,
         leave_running=leave_running,
         deploy=list(deploy),
+        gateway=gateway,
     )
     try:
         import uvloop

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pier import __version__
 from pier.client.transport import Response, Transport, TransportError
-from pier.errors import ConfigError, PierError
+from pier.errors import ConfigError, ErrorCode, PierError
 from pier.home import PierHome, default_home
 
 API_PREFIX = "/api/v1"
@@ -33,7 +33,10 @@ class PierAPIError(PierError):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.code = code
+        try:
+            self.code = ErrorCode(code)
+        except ValueError:  # a code this client does not know (a newer server)
+            self.code = ErrorCode.INTERNAL
         self.problems = problems or []
 
 
@@ -47,7 +50,7 @@ class PierConnectionError(PierAPIError):
 class WaitTimeout(PierError):
     """A service did not reach its desired ready count in time; ``document`` is its last state."""
 
-    code = "deadline_exceeded"
+    code = ErrorCode.DEADLINE_EXCEEDED
 
     def __init__(self, message: str, document: dict[str, Any]) -> None:
         super().__init__(message)
@@ -61,7 +64,7 @@ class ServiceFailed(WaitTimeout):
     would only repeat the failure; ``document`` is the service's last state.
     """
 
-    code = "failed_precondition"
+    code = ErrorCode.FAILED_PRECONDITION
 
 
 class PierClient:

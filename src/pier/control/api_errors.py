@@ -20,52 +20,52 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pier.errors import PayloadTooLarge, PierError, SpecError
+from pier.errors import ErrorCode, PayloadTooLarge, PierError, SpecError, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 #: Largest request body the API reads, in bytes.
 MAX_BODY_BYTES = 1024 * 1024
 
-#: HTTP status for each PierError code; codes not listed answer 500.
-STATUS_BY_CODE: dict[str, int] = {
-    "invalid_argument": 400,
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "already_exists": 409,
-    "failed_precondition": 409,
-    "resource_exhausted": 429,
-    "internal": 500,
-    "unimplemented": 501,
-    "unavailable": 503,
+#: Error code -> HTTP status of the management API (every code has one; a test checks).
+#: Where codes share a status, the first listed is the one an HTTP error of that status gets.
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.FAILED_PRECONDITION: 409,
+    ErrorCode.RESOURCE_EXHAUSTED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.LOAD_FAILED: 500,
+    ErrorCode.DATA_LOSS: 500,
+    ErrorCode.UNIMPLEMENTED: 501,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
 }
-
-_CODE_BY_HTTP_STATUS = {
-    400: "invalid_argument",
-    401: "unauthenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "resource_exhausted",
-}
-
-
-class Unauthenticated(PierError):
-    """The request carries no admin token, or a wrong one."""
-
-    code = "unauthenticated"
 
 
 def http_status(exc: PierError) -> int:
     """The HTTP status that answers ``exc``."""
     if isinstance(exc, PayloadTooLarge):
-        return 413
-    return STATUS_BY_CODE.get(exc.code, 500)
+        return 413  # a resource_exhausted that HTTP names more precisely
+    return STATUS_BY_CODE[exc.code]
+
+
+def code_of_status(status: int) -> ErrorCode:
+    """The code for an HTTP error raised outside our tree (Starlette's 404 and 405)."""
+    if status == 413:
+        return ErrorCode.RESOURCE_EXHAUSTED
+    for code, mapped in STATUS_BY_CODE.items():
+        if mapped == status:
+            return code
+    return ErrorCode.INTERNAL if status >= 500 else ErrorCode.INVALID_ARGUMENT
 
 
 def error_body(
-    message: str, code: str, problems: Sequence[tuple[str, str]] | None = None
+    message: str, code: ErrorCode, problems: Sequence[tuple[str, str]] | None = None
 ) -> dict[str, Any]:
     """The JSON every API error answers with."""
     body: dict[str, Any] = {"error": message, "code": code}
@@ -77,7 +77,7 @@ def error_body(
 def error_response(exc: PierError) -> JSONResponse:
     """A JSON response for one of our errors, with the status its code maps to."""
     problems = exc.problems if isinstance(exc, SpecError) else None
-    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code is ErrorCode.UNAUTHENTICATED else None
     return JSONResponse(
         error_body(exc.message, exc.code, problems), status_code=http_status(exc), headers=headers
     )
@@ -123,7 +123,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     problems = validation_problems(exc.errors())
     return JSONResponse(
-        error_body(_problems_message(problems), "invalid_argument", problems), status_code=400
+        error_body(_problems_message(problems), ErrorCode.INVALID_ARGUMENT, problems),
+        status_code=400,
     )
 
 
@@ -138,10 +139,11 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
     else:
         message = str(exc.detail)
-    code = _CODE_BY_HTTP_STATUS.get(
-        exc.status_code, "internal" if exc.status_code >= 500 else "invalid_argument"
+    return JSONResponse(
+        error_body(message, code_of_status(exc.status_code)),
+        status_code=exc.status_code,
+        headers=headers,
     )
-    return JSONResponse(error_body(message, code), status_code=exc.status_code, headers=headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -163,7 +165,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # drops the connection; saying so lets a keep-alive client open a fresh one instead of
     # sending its next request into a closed socket.
     return JSONResponse(
-        error_body(f"internal error ({type(exc).__name__}); see the control plane log", "internal"),
+        error_body(
+            f"internal error ({type(exc).__name__}); see the control plane log", ErrorCode.INTERNAL
+        ),
         status_code=500,
         headers={"Connection": "close"},
     )

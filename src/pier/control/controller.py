@@ -35,9 +35,13 @@ SYNC_DELAY_SECONDS = 0.1
 
 
 class RouteSink(Protocol):
-    """Where the controller publishes each service's ready replicas (the gateway)."""
+    """Where the controller publishes each service's ready replicas (the gateway).
 
-    def set_routes(self, service: str, replicas: list[ReplicaRecord]) -> None: ...
+    ``desired`` comes along so that a service with none ready can say why (stopped,
+    scaled to 0, or starting).
+    """
+
+    def set_routes(self, service: str, replicas: list[ReplicaRecord], desired: Desired) -> None: ...
 
     def remove_routes(self, service: str) -> None: ...
 
@@ -230,12 +234,13 @@ class Controller:
 
     def publish_routes(self, observed: list[ReplicaRecord] | None = None) -> None:
         """Hand every desired service's ready replicas to the route sink; drop the rest."""
-        ready: dict[str, list[ReplicaRecord]] = {d.service: [] for d in self._desired}
+        desired = {d.service: d for d in self._desired}
+        ready: dict[str, list[ReplicaRecord]] = {name: [] for name in desired}
         for r in self.orchestrator.observe() if observed is None else observed:
             if r.state == ReplicaState.READY and r.service in ready:
                 ready[r.service].append(r)
         for service, replicas in ready.items():
-            self.routes.set_routes(service, replicas)
+            self.routes.set_routes(service, replicas, desired[service])
         for gone in self._routed - set(ready):
             self.routes.remove_routes(gone)
         self._routed = set(ready)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pier.gateway.pool import Target, UpstreamConnection
+    from pier.gateway.pool import RoutedReplica, UpstreamConnection
     from pier.gateway.routes import ServiceRoute
 
 
@@ -33,10 +33,10 @@ class Exchange:
         "head",
         "is_head",
         "keep_alive",
+        "replica",
         "route",
         "stale",
         "started",
-        "target",
         "tries",
     )
 
@@ -60,7 +60,8 @@ class Exchange:
         self.keep_alive = keep_alive
         #: perf_counter when the request was read
         self.started = started
-        self.target: Target | None = None
+        #: the replica the request was last sent to
+        self.replica: RoutedReplica | None = None
         self.conn: UpstreamConnection | None = None
         #: whether response bytes went to the client: from then on, no retry or error reply
         self.forwarded = False

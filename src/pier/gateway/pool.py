@@ -17,9 +17,10 @@ from typing import cast
 
 import httptools
 
-from pier.gateway.balancer import BackendState
+from pier.gateway.balancer import ReplicaLoad
 from pier.gateway.exchange import Exchange
-from pier.gateway.routes import Backend
+from pier.gateway.routes import Replica
+from pier.gateway.settings import GatewaySettings
 from pier.observe.gateway_metrics import BoundGatewayMetrics
 
 #: response headers that concern one connection only; never passed on
@@ -38,12 +39,6 @@ HOP_BY_HOP = frozenset(
 _HOP_SEARCH = re.compile(
     rb"\n(?:connection|keep-alive|proxy-[a-z]+|te|upgrade)[ \t]*:", re.I
 ).search
-MAX_HEAD = 64 * 1024
-#: idle connections kept per replica; more are closed when they come back
-MAX_IDLE = 512
-#: an idle connection older than this is closed rather than reused (the replica's own
-#: keep-alive timeout is longer, so the gateway closes first and never races it)
-IDLE_SECONDS = 60.0
 
 
 def strip_hop_by_hop(head: bytes) -> bytes:
@@ -70,7 +65,7 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 class UpstreamConnection(asyncio.Protocol):
     """One connection to a replica: sends a request, passes the response to the exchange."""
 
-    def __init__(self, pool: BackendPool) -> None:
+    def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -129,10 +124,12 @@ class UpstreamConnection(asyncio.Protocol):
         if not ex.forwarded:
             data = self.pending + data if self.pending else data
             if self.status == 0:  # head not complete yet
-                if len(data) > MAX_HEAD:
+                limit = self.pool.max_head
+                if len(data) > limit:
                     self.exchange = None
                     self.close()
-                    ex.client.upstream_failed(ex, "sent a response head over 64 KiB", False)
+                    message = f"sent a response head over {limit} bytes"
+                    ex.client.upstream_failed(ex, message, False)
                     return
                 self.pending = data
                 return
@@ -232,13 +229,18 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool.forget(self)
 
 
-class BackendPool:
+class ConnectionPool:
     """Idle keep-alive connections to one replica, newest reused first."""
 
-    def __init__(self, host: str, port: int, connect_timeout: float) -> None:
+    def __init__(self, host: str, port: int, settings: GatewaySettings) -> None:
         self.host = host
         self.port = port
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = settings.connect_timeout
+        #: idle connections kept; more are closed when they come back
+        self.max_idle = settings.idle_connections
+        #: an idle connection older than this is closed rather than reused
+        self.idle_seconds = settings.idle_seconds
+        self.max_head = settings.max_response_head
         self.idle: list[UpstreamConnection] = []
         self.closed = False
 
@@ -252,7 +254,7 @@ class BackendPool:
         return None
 
     def give_back(self, conn: UpstreamConnection) -> None:
-        if self.closed or len(self.idle) >= MAX_IDLE:
+        if self.closed or len(self.idle) >= self.max_idle:
             conn.close()
             return
         conn.idle_since = time.monotonic()
@@ -273,8 +275,8 @@ class BackendPool:
         return conn
 
     def close_stale(self, now: float) -> None:
-        """Close connections idle for longer than ``IDLE_SECONDS``."""
-        for conn in [c for c in self.idle if now - c.idle_since > IDLE_SECONDS]:
+        """Close connections idle for longer than ``idle_seconds``."""
+        for conn in [c for c in self.idle if now - c.idle_since > self.idle_seconds]:
             conn.close()
 
     def close(self) -> None:
@@ -285,13 +287,14 @@ class BackendPool:
         self.idle.clear()
 
 
-class Target(BackendState):
-    """A replica as the proxy uses it: balancer state, connection pool and metric children."""
+class RoutedReplica(ReplicaLoad):
+    """A replica as the proxy uses it: balancer load, connection pool and metric children."""
 
-    __slots__ = ("backend", "bound", "pool")
+    __slots__ = ("bound", "pool", "record")
 
-    def __init__(self, backend: Backend, pool: BackendPool, bound: BoundGatewayMetrics) -> None:
+    def __init__(self, record: Replica, pool: ConnectionPool, bound: BoundGatewayMetrics) -> None:
         super().__init__()
-        self.backend = backend
+        #: the routing table's entry: id, revision and address
+        self.record = record
         self.pool = pool
         self.bound = bound

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from pier.gateway.balancer import choose, record_failure, record_success
 from pier.gateway.exchange import Exchange
-from pier.gateway.pool import Target
+from pier.gateway.pool import RoutedReplica
+from pier.gateway.settings import GatewaySettings
 from pier.observe.gateway_metrics import GatewayMetrics
 
 
@@ -19,17 +20,15 @@ class Proxy:
     def __init__(
         self,
         metrics: GatewayMetrics,
+        settings: GatewaySettings,
         *,
-        retry: bool,
-        eject_after: int,
-        eject_seconds: float,
         clock: Callable[[], float],
         rng: random.Random | None = None,
     ) -> None:
         self.metrics = metrics
-        self.retry = retry
-        self.eject_after = eject_after
-        self.eject_seconds = eject_seconds
+        self.retry = settings.retry
+        self.eject_after = settings.eject_after
+        self.eject_seconds = settings.eject_seconds
         self.clock = clock
         self.rng = rng or random.Random()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -37,79 +36,79 @@ class Proxy:
     def forward(self, ex: Exchange) -> bool:
         """Send ``ex`` to a ready replica; False when the service has none."""
         route = ex.route
-        targets = route.targets
-        if not targets:
+        replicas = route.replicas
+        if not replicas:
             return False
-        target = targets[0] if len(targets) == 1 else choose(targets, self.clock(), self.rng)
+        replica = replicas[0] if len(replicas) == 1 else choose(replicas, self.clock(), self.rng)
         route.inflight += 1
-        self._send(ex, target, False)
+        self._send(ex, replica, False)
         return True
 
-    def _send(self, ex: Exchange, target: Target, fresh: bool) -> None:
-        ex.target = target
+    def _send(self, ex: Exchange, replica: RoutedReplica, fresh: bool) -> None:
+        ex.replica = replica
         ex.tries += 1
-        target.inflight += 1
-        conn = None if fresh else target.pool.take()
+        replica.inflight += 1
+        conn = None if fresh else replica.pool.take()
         if conn is not None:
             conn.send(ex)
             return
         task = asyncio.get_running_loop().create_task(
-            self._connect_and_send(ex, target), name=f"gateway-connect-{target.backend.id}"
+            self._connect_and_send(ex, replica), name=f"gateway-connect-{replica.record.id}"
         )
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
-    async def _connect_and_send(self, ex: Exchange, target: Target) -> None:
+    async def _connect_and_send(self, ex: Exchange, replica: RoutedReplica) -> None:
         try:
-            conn = await target.pool.connect()
+            conn = await replica.pool.connect()
         except (OSError, TimeoutError) as exc:
-            if ex.target is target:
+            if ex.replica is replica:
                 reason = "connection timed out" if isinstance(exc, TimeoutError) else str(exc)
                 ex.client.upstream_failed(ex, f"cannot connect ({reason})", True)
             return
-        if ex.target is not target:  # the exchange timed out meanwhile
-            target.pool.give_back(conn)
+        if ex.replica is not replica:  # the exchange timed out meanwhile
+            replica.pool.give_back(conn)
             return
         conn.send(ex)
 
     def failed(self, ex: Exchange, retryable: bool) -> bool:
         """Count a failed attempt of ``ex``; True when it was sent again (once, at most)."""
-        target = ex.target
-        assert target is not None
-        target.inflight -= 1
+        replica = ex.replica
+        assert replica is not None
+        replica.inflight -= 1
         now = self.clock()
         route = ex.route
-        if not ex.stale and record_failure(target, now, self.eject_after, self.eject_seconds):
+        if not ex.stale and record_failure(replica, now, self.eject_after, self.eject_seconds):
             self.metrics.ejections.labels(route.name).inc()
         ex.stale = False
         if retryable and self.retry and ex.tries < 2 and not ex.forwarded:
-            others = [t for t in route.targets if t is not target]
-            nxt = choose(others, now, self.rng) if others else target
+            others = [r for r in route.replicas if r is not replica]
+            nxt = choose(others, now, self.rng) if others else replica
             self.metrics.retries.labels(route.name).inc()
-            self._send(ex, nxt, nxt is target)
+            self._send(ex, nxt, nxt is replica)
             return True
         route.inflight -= 1
-        target.bound.observe(502, time.perf_counter() - ex.started)
+        replica.bound.observe(502, time.perf_counter() - ex.started)
         return False
 
     def done(self, ex: Exchange, status: int) -> None:
         """Account a response passed on in full."""
-        target = ex.target
-        assert target is not None
-        target.inflight -= 1
+        replica = ex.replica
+        assert replica is not None
+        replica.inflight -= 1
         ex.route.inflight -= 1
         if 502 <= status <= 504:
-            if record_failure(target, self.clock(), self.eject_after, self.eject_seconds):
+            if record_failure(replica, self.clock(), self.eject_after, self.eject_seconds):
                 self.metrics.ejections.labels(ex.route.name).inc()
-        elif target.failures:
-            record_success(target)
-        target.bound.observe(status, time.perf_counter() - ex.started)
+        elif replica.failures:
+            record_success(replica)
+        replica.bound.observe(status, time.perf_counter() - ex.started)
 
     def abandoned(self, ex: Exchange) -> None:
         """Account an exchange given up on (it timed out): no counts for the balancer."""
-        target = ex.target
-        if target is not None:
-            target.inflight -= 1
+        replica = ex.replica
+        if replica is not None:
+            replica.inflight -= 1
             ex.route.inflight -= 1
-            target.bound.observe(504, time.perf_counter() - ex.started)
-        ex.target = None
+            replica.bound.observe(504, time.perf_counter() - ex.started)
+        ex.replica = None

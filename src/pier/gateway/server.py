@@ -13,10 +13,12 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from pier.gateway.exchange import Exchange
-from pier.gateway.http1 import ClientConnection, Local, error_reply, reply
-from pier.gateway.pool import BackendPool, Target
+from pier.gateway.http1 import ClientConnection
+from pier.gateway.pool import ConnectionPool, RoutedReplica
 from pier.gateway.proxy import Proxy
-from pier.gateway.routes import Backend, ServiceRoute, service_of
+from pier.gateway.replies import Local, error_reply, reply
+from pier.gateway.routes import Replica, ServiceRoute, service_of
+from pier.gateway.settings import GatewaySettings
 from pier.observe.gateway_metrics import GatewayMetrics
 
 PATH_CACHE_SIZE = 4096
@@ -32,27 +34,15 @@ class Gateway:
 
     def __init__(
         self,
+        settings: GatewaySettings | None = None,
         *,
-        retry: bool = True,
-        eject_after: int = 3,
-        eject_seconds: float = 10.0,
-        connect_timeout: float = 2.0,
-        request_timeout: float = 120.0,
-        max_body: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.max_body = max_body
+        #: the defaults when none are given: the entry points build them from their options
+        self.settings = settings or GatewaySettings()
+        self.request_timeout = self.settings.request_timeout
         self.metrics = GatewayMetrics(CollectorRegistry(auto_describe=True))
-        self.proxy = Proxy(
-            self.metrics,
-            retry=retry,
-            eject_after=eject_after,
-            eject_seconds=eject_seconds,
-            clock=clock,
-            rng=random.Random(),
-        )
+        self.proxy = Proxy(self.metrics, self.settings, clock=clock, rng=random.Random())
         self.routes: dict[str, ServiceRoute] = {}
         #: request target -> (service or None, path without the query)
         self.paths: dict[bytes, tuple[str | None, str]] = {}
@@ -65,13 +55,22 @@ class Gateway:
 
     # ----- routing table (called by the control plane) ------------------------
 
-    def set_routes(self, service: str, backends: Sequence[Backend]) -> None:
+    def set_routes(
+        self,
+        service: str,
+        replicas: Sequence[Replica],
+        *,
+        wanted: int | None = None,
+        stopped: bool = False,
+    ) -> None:
         """Replace the ready replicas of ``service``; counters and ejections stay by replica id.
 
-        Safe to call from any thread: from another thread than the gateway's loop it
-        waits until the gateway has applied the change.
+        ``wanted`` (how many replicas the service should have) and ``stopped`` say why
+        there may be none ready, for the 503 a request gets then. Safe to call from any
+        thread: from another thread than the gateway's loop it waits until the gateway
+        has applied the change.
         """
-        self._on_loop(self._apply_routes, service, tuple(backends))
+        self._on_loop(self._apply_routes, service, tuple(replicas), wanted, stopped)
 
     def remove_routes(self, service: str) -> None:
         """Forget ``service``: its requests get 404 from now on."""
@@ -99,55 +98,62 @@ class Gateway:
         loop.call_soon_threadsafe(call)
         done.result(timeout=30)
 
-    def _apply_routes(self, service: str, backends: tuple[Backend, ...]) -> None:
+    def _apply_routes(
+        self, service: str, records: tuple[Replica, ...], wanted: int | None, stopped: bool
+    ) -> None:
         route = self.routes.get(service)
         if route is None:
             route = ServiceRoute(service)
             self.metrics.track_in_flight(service, route.read_inflight)
-        old = {t.backend.id: t for t in route.targets}
-        targets = []
-        for b in backends:
-            t = old.pop(b.id, None)
-            if t is not None and (t.backend.host, t.backend.port) != (b.host, b.port):
-                t.pool.close()
-                t = None
-            if t is None:
-                pool = BackendPool(b.host, b.port, self.connect_timeout)
-                t = Target(b, pool, self.metrics.bind(service, b.revision))
-            elif t.backend != b:
-                t.backend = b
-                t.bound = self.metrics.bind(service, b.revision)
-            targets.append(t)
-        route.targets = tuple(targets)
+        old = {r.record.id: r for r in route.replicas}
+        replicas = []
+        for record in records:
+            r = old.pop(record.id, None)
+            if r is not None and (r.record.host, r.record.port) != (record.host, record.port):
+                r.pool.close()
+                r = None
+            if r is None:
+                pool = ConnectionPool(record.host, record.port, self.settings)
+                r = RoutedReplica(record, pool, self.metrics.bind(service, record.revision))
+            elif r.record != record:
+                r.record = record
+                r.bound = self.metrics.bind(service, record.revision)
+            replicas.append(r)
+        route.replicas = tuple(replicas)
+        route.wanted = wanted
+        route.stopped = stopped
         self.routes[service] = route
-        for t in old.values():
-            t.pool.close()
+        for r in old.values():
+            r.pool.close()
 
     def _remove_routes(self, service: str) -> None:
         route = self.routes.pop(service, None)
         if route is None:
             return
-        for t in route.targets:
-            t.pool.close()
-        route.targets = ()
+        for r in route.replicas:
+            r.pool.close()
+        route.replicas = ()
         self.metrics.forget_service(service)
 
     # ----- what ClientConnection asks ------------------------------------------
 
-    def classify(self, url: bytes) -> tuple[str | None, str]:
-        """(service or None, path) of a request target, remembered for the next time."""
-        path = url.split(b"?", 1)[0].decode("latin-1")
-        found = service_of(path)
-        entry = (None if found is None else found[0], path)
-        if len(self.paths) < PATH_CACHE_SIZE:
-            self.paths[url] = entry
-        return entry
+    def resolve(self, url: bytes) -> tuple[ServiceRoute | None, str | None, str]:
+        """(route or None, service the path names or None, path) of a request target."""
+        entry = self.paths.get(url)
+        if entry is None:
+            path = url.split(b"?", 1)[0].decode("latin-1")
+            found = service_of(path)
+            entry = (None if found is None else found[0], path)
+            if len(self.paths) < PATH_CACHE_SIZE:  # remembered for the next time
+                self.paths[url] = entry
+        service, path = entry
+        return (None if service is None else self.routes.get(service)), service, path
 
     def local(self, req: Local) -> bytes:
         """The reply to a request the gateway answers itself."""
         keep, head_only = req.keep_alive, req.head_only
         if req.service is not None:
-            return error_reply(404, f"service '{req.service}' not found", keep)
+            return error_reply(404, f"service '{req.service}' not found", keep, head_only)
         path, method = req.path, req.method
         if method not in (b"GET", b"HEAD"):
             if path in ("/", "/metrics", "/v2/health/live", "/v2/health/ready"):
@@ -166,6 +172,7 @@ class Gateway:
             f"no route for {path}: the gateway serves /v1/models/NAME... (TF Serving REST) "
             "and /v2/models/NAME... (Open Inference Protocol)",
             keep,
+            head_only,
         )
 
     def no_replica(self, ex: Exchange) -> bytes:
@@ -173,11 +180,7 @@ class Gateway:
         route = ex.route
         self.metrics.no_ready_replica.labels(route.name).inc()
         self.metrics.bind(route.name, None).observe(503, time.perf_counter() - ex.started)
-        message = (
-            f"service '{route.name}' has no ready replica (0 of {len(route.targets)} ready); "
-            "it may be starting or scaled to 0"
-        )
-        return error_reply(503, message, ex.keep_alive)
+        return error_reply(503, route.no_replica_reason(), ex.keep_alive, ex.is_head)
 
     # ----- lifecycle ---------------------------------------------------------------
 
@@ -206,8 +209,8 @@ class Gateway:
             client.check_timeout(now, self.request_timeout)
         mono = time.monotonic()
         for route in self.routes.values():
-            for t in route.targets:
-                t.pool.close_stale(mono)
+            for r in route.replicas:
+                r.pool.close_stale(mono)
         if self._loop is not None and not self.closing:
             self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
 
@@ -228,8 +231,8 @@ class Gateway:
         for client in list(self.clients):
             client.check_timeout(float("inf"), 0.0)
         for route in self.routes.values():
-            for t in route.targets:
-                t.pool.close()
+            for r in route.replicas:
+                r.pool.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pier.errors import InternalError, PierError
 from pier.serving.model import Array, Model
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -26,10 +29,10 @@ class RunResult:
     rows: int  # rows of this request
 
 
-def _timed_predict(model: Model, inputs: Mapping[str, Array]) -> tuple[dict[str, Array], float]:
+def _timed(method: Callable[[Model], T], model: Model) -> tuple[T, float]:
     t0 = time.perf_counter()
     try:
-        out = model.predict(inputs)
+        out = method(model)
     except PierError:
         raise
     except Exception as exc:
@@ -74,7 +77,7 @@ class Runner:
         directly, with no RunResult, so each request pays for as few Python frames as it can.
         """
         self.executions += 1
-        # _timed_predict, written out: one Python call less per request
+        # _timed, written out: one Python call less per request
         t0 = time.perf_counter()
         try:
             out = self._free[0].predict(inputs)
@@ -85,20 +88,29 @@ class Runner:
         return out, time.perf_counter() - t0
 
     async def call(self, inputs: Mapping[str, Array]) -> tuple[dict[str, Array], float, float]:
-        """Run once; return (outputs, seconds waited for a slot, seconds computing)."""
+        """Run ``predict`` once; return (outputs, seconds waited for a slot, seconds computing)."""
         if self.inline:
             out, compute = self.call_inline(inputs)
             return out, 0.0, compute
+        return await self.apply(lambda model: model.predict(inputs))
+
+    async def apply(self, method: Callable[[Model], T]) -> tuple[T, float, float]:
+        """Call ``method(instance)`` in an instance slot; return (result, seconds waited, computing).
+
+        Every model call goes through here or ``call_inline`` (predict, classify, regress
+        alike), so an instance that is not thread-safe never runs two calls at once.
+        """
         self.executions += 1
+        if self.inline:
+            out, compute = _timed(method, self._free[0])
+            return out, 0.0, compute
         t0 = time.perf_counter()
         async with self._slots:
             waited = time.perf_counter() - t0
             model = self._free.pop()
             try:
                 loop = asyncio.get_running_loop()
-                out, compute = await loop.run_in_executor(
-                    self._executor, _timed_predict, model, inputs
-                )
+                out, compute = await loop.run_in_executor(self._executor, _timed, method, model)
             finally:
                 self._free.append(model)
         return out, waited, compute

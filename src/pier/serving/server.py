@@ -24,18 +24,25 @@ from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.http import Receive, Scope, Send
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
-from pier.serving.single import SingleModelSource
-from pier.serving.sources import LocalSource, RepositorySource, settings_source
-from pier.serving.state import ServerState
+from pier.serving.single_model_source import SingleModelSource, parse_model_option, read_override
+from pier.serving.sources import LocalSource, RepositorySource, open_source
+from pier.serving.status import ServerState
+from pier.sockets import listen
+from pier.storage import StorageOptions
 
 log = logging.getLogger(__name__)
 
 
 class ModelServer:
-    """An ASGI application owning the models of one server process."""
+    """An ASGI application owning the models of one server process.
 
-    def __init__(self, settings: ServerSettings) -> None:
+    ``storage`` says how to reach a remote repository; the entry point (``serve``) builds
+    it once from the environment.
+    """
+
+    def __init__(self, settings: ServerSettings, storage: StorageOptions) -> None:
         self.settings = settings
+        self.storage = storage
         threads = settings.executor_threads or (os.cpu_count() or 1) + 2
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pier-model")
         self.metrics = Metrics(multiprocess=bool(os.environ.get(MULTIPROC_ENV)))
@@ -50,21 +57,20 @@ class ModelServer:
         """Create the repository and start loading; health answers while models load."""
         s = self.settings
         self.repository = ModelRepository(
-            source_of(s),
+            source_of(s, self.storage),
             self.executor,
             self.metrics,
             control_mode=s.model_control_mode,
             load_models=s.load_models,
         )
-        plane = DataPlane(self.repository, self.metrics, self.executor, s.max_elements)
-        self.rest = RestApp(plane, self.metrics, self.state, s.max_request_size, self.access_log)
+        plane = DataPlane(self.repository, self.metrics, self.state, s.max_elements)
+        self.rest = RestApp(plane, s.max_request_size, self.access_log)
         if s.grpc_port:
             # grpc is imported only when gRPC is on; `import pier` stays light.
             from pier.serving.protocols.grpc.server import GrpcServer
 
             self.grpc = GrpcServer(
                 plane,
-                self.state,
                 s.http_host,
                 s.grpc_port,
                 s.grpc_max_message_size,
@@ -179,16 +185,6 @@ async def _not_started(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def _make_server_class() -> type[Any]:
     import uvicorn
 
@@ -212,13 +208,13 @@ def _make_server_class() -> type[Any]:
     return Server
 
 
-def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
+def _run_uvicorn(settings: ServerSettings, storage: StorageOptions, sock: socket.socket) -> None:
     import uvicorn
 
     from pier.serving.protocols.head_limits import BoundedHttpToolsProtocol
 
     _Server = _make_server_class()
-    app = ModelServer(settings)
+    app = ModelServer(settings, storage)
     config = uvicorn.Config(
         app,
         http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded
@@ -233,14 +229,14 @@ def _run_uvicorn(settings: ServerSettings, sock: socket.socket) -> None:
     _Server(config).run(sockets=[sock])
 
 
-def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:
+def _worker_main(settings: ServerSettings, storage: StorageOptions, sock: socket.socket) -> None:
     setup_logging(settings.log_level, settings.log_format)
-    _run_uvicorn(settings, sock)
+    _run_uvicorn(settings, storage, sock)
 
 
-def check_repository(settings: ServerSettings) -> str:
+def check_repository(settings: ServerSettings, storage: StorageOptions) -> str:
     """Fail fast on a repository that cannot be read; return its description (no secrets)."""
-    source = source_of(settings)
+    source = source_of(settings, storage)
     if isinstance(source, LocalSource):
         if not source.root.is_dir():
             raise NotFound(f"{source.description} is not a folder")
@@ -251,24 +247,31 @@ def check_repository(settings: ServerSettings) -> str:
     return source.description
 
 
-def source_of(settings: ServerSettings) -> RepositorySource:
-    """Where the settings say the models are."""
+def source_of(settings: ServerSettings, storage: StorageOptions) -> RepositorySource:
+    """Where the settings say the models are: a repository, or one model given as NAME=URI."""
     s = settings
-    return settings_source(
-        s.model_repository, s.model, s.model_config_file, s.cache_dir, s.cache_size
-    )
+    if not s.model:
+        return open_source(s.model_repository, s.cache_dir, s.cache_size, storage)
+    name, location = parse_model_option(s.model)
+    override = read_override(s.model_config_file)
+    return SingleModelSource(name, location, s.cache_dir, s.cache_size, storage, override)
 
 
 def serve(settings: ServerSettings) -> int:
-    """Run ``pier serve`` until SIGTERM or SIGINT; return the exit code."""
+    """Run ``pier serve`` until SIGTERM or SIGINT; return the exit code.
+
+    The entry point of the serving plane: the storage options (credentials, endpoint)
+    are read from the environment here, once, and passed down.
+    """
     setup_logging(settings.log_level, settings.log_format)
     try:
-        where = check_repository(settings)
+        storage = StorageOptions.from_env()
+        where = check_repository(settings, storage)
     except PierError as exc:
         log.error("model repository: %s", exc.message)
         return 2
     try:
-        sock = bind_socket(settings.http_host, settings.http_port)
+        sock = listen(settings.http_host, settings.http_port, inheritable=True)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.http_host, settings.http_port, exc)
         return 2
@@ -282,12 +285,12 @@ def serve(settings: ServerSettings) -> int:
         where,
     )
     if settings.workers == 1:
-        _run_uvicorn(settings, sock)
+        _run_uvicorn(settings, storage, sock)
         return 0
-    return _supervise(settings, sock)
+    return _supervise(settings, storage, sock)
 
 
-def _supervise(settings: ServerSettings, sock: socket.socket) -> int:
+def _supervise(settings: ServerSettings, storage: StorageOptions, sock: socket.socket) -> int:
     """Run N worker processes on one listening socket; restart any that die."""
     with tempfile.TemporaryDirectory(prefix="pier-metrics-") as metrics_dir:
         os.environ[MULTIPROC_ENV] = metrics_dir  # read by prometheus_client in the workers
@@ -296,7 +299,9 @@ def _supervise(settings: ServerSettings, sock: socket.socket) -> int:
         stopping = False
 
         def start_one() -> Any:
-            proc = ctx.Process(target=_worker_main, args=(settings, sock), name="pier-worker")
+            proc = ctx.Process(
+                target=_worker_main, args=(settings, storage, sock), name="pier-worker"
+            )
             proc.start()
             return proc
 

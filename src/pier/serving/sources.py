@@ -206,22 +206,11 @@ class RemoteSource:
             self.cache.release(path)
 
 
-def open_source(location: str, cache_dir: Path, cache_size: int) -> RepositorySource:
+def open_source(
+    location: str, cache_dir: Path, cache_size: int, storage: StorageOptions
+) -> RepositorySource:
     """A local folder for paths and ``file://``; object storage for every other scheme."""
     uri = parse_uri(location)
     if uri.is_local:
         return LocalSource(Path(uri.path))
-    options = StorageOptions.from_env()
-    return RemoteSource(uri, options, ModelCache(cache_dir, cache_size))
-
-
-def settings_source(
-    repository: str, model: str, config_file: Path | None, cache_dir: Path, cache_size: int
-) -> RepositorySource:
-    """The source ``pier serve`` reads: a repository, or one model given as NAME=URI."""
-    if not model:
-        return open_source(repository, cache_dir, cache_size)
-    from pier.serving.single import SingleModelSource, parse_model_option, read_override
-
-    name, location = parse_model_option(model)
-    return SingleModelSource(name, location, cache_dir, cache_size, read_override(config_file))
+    return RemoteSource(uri, storage, ModelCache(cache_dir, cache_size))

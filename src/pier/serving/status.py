@@ -1,9 +1,10 @@
-"""Load states of model versions, as TF Serving and the V2 repository index report them."""
+"""What the health and status endpoints report: the server's state, and each model version's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class VersionState(StrEnum):
@@ -41,3 +42,21 @@ class VersionStatus:
     version: int
     state: VersionState
     reason: str = ""
+
+
+class _Repository(Protocol):
+    def all_ready(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class ServerState:
+    """Flipped by the server as it starts and stops; read by REST and gRPC health checks."""
+
+    started: bool = False
+    draining: bool = False
+    strict_readiness: bool = True
+
+    def is_ready(self, repository: _Repository) -> bool:
+        if not self.started or self.draining:
+            return False
+        return repository.all_ready() if self.strict_readiness else True

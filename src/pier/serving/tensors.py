@@ -74,15 +74,6 @@ def from_numpy_dtype(dtype: np.dtype[Any]) -> str:
     raise InvalidInput(f"numpy dtype '{dtype}' has no Open Inference Protocol datatype")
 
 
-def element_size(datatype: str) -> int:
-    """Bytes per element of a fixed-size datatype (0 for BYTES)."""
-    if datatype == "BYTES":
-        return 0
-    if datatype == "BF16":
-        return 2
-    return to_numpy_dtype(datatype).itemsize
-
-
 @dataclass(frozen=True, slots=True)
 class TensorSpec:
     """Name, V2 datatype and shape of a model input or output; -1 marks a variable dim."""

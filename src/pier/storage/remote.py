@@ -67,10 +67,6 @@ class Tree:
             digest.update(f"{o.relpath}\t{o.size}\t{o.etag}\t{o.modified}\n".encode())
         return digest.hexdigest()
 
-    @property
-    def total_size(self) -> int:
-        return sum(o.size or 0 for o in self.objects)
-
 
 def _options(options: StorageOptions | None) -> StorageOptions:
     return options if options is not None else StorageOptions()

@@ -14,6 +14,7 @@ import pytest
 
 from pier.control.controller import Controller
 from pier.control.orchestrators.base import ReplicaEvent, RevisionPlan
+from pier.control.reconciler import Desired
 from pier.control.records import EventKind, ReplicaRecord, ReplicaState
 from pier.control.store import Store
 
@@ -122,10 +123,13 @@ class MemoryRoutes:
 
     def __init__(self) -> None:
         self.routes: dict[str, list[str]] = {}
+        #: what each service should be, as published with its routes (for the 503's words)
+        self.desired: dict[str, Desired] = {}
         self.removed: list[str] = []
 
-    def set_routes(self, service: str, replicas: list[ReplicaRecord]) -> None:
+    def set_routes(self, service: str, replicas: list[ReplicaRecord], desired: Desired) -> None:
         self.routes[service] = sorted(r.id for r in replicas)
+        self.desired[service] = desired
 
     def remove_routes(self, service: str) -> None:
         self.routes.pop(service, None)
@@ -230,10 +234,12 @@ def test_stop_and_delete_remove_replicas_and_routes(rig: Rig) -> None:
     rig.run()
     rig.orch.make_ready("iris", 1)
     rig.run()
+    assert rig.routes.desired["iris"] == Desired("iris", 1, 2, False)
     rig.store.set_stopped("iris", True)
     rig.run()
     assert rig.orch.deleted == [("iris", 1)] and rig.orch.observe() == []
     assert rig.routes.routes == {"iris": []}
+    assert rig.routes.desired["iris"].stopped  # the gateway's 503 says "stopped"
     assert rig.store.list_replicas("iris") == []
     rig.store.delete_service("iris")
     rig.run()

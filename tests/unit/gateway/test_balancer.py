@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from pier.gateway.balancer import BackendState, choose, record_failure, record_success
+from pier.gateway.balancer import ReplicaLoad, choose, record_failure, record_success
 
 
-class Node(BackendState):
+class Node(ReplicaLoad):
     __slots__ = ("name",)
 
     def __init__(self, name: str, inflight: int = 0) -> None:
@@ -17,7 +17,7 @@ class Node(BackendState):
         self.inflight = inflight
 
 
-def test_one_backend_is_always_chosen() -> None:
+def test_one_replica_is_always_chosen() -> None:
     only = Node("a", inflight=50)
     assert choose([only], 0.0, random.Random(1)) is only
 
@@ -28,7 +28,7 @@ def test_the_less_busy_of_two_wins() -> None:
     assert all(choose([a, b], 0.0, rng) is b for _ in range(50))
 
 
-def test_ties_spread_over_all_backends() -> None:
+def test_ties_spread_over_all_replicas() -> None:
     nodes = [Node(n) for n in "abcd"]
     rng = random.Random(3)
     seen = Counter(choose(nodes, 0.0, rng).name for _ in range(4000))
@@ -51,7 +51,7 @@ def test_choice_is_reproducible_with_a_seeded_rng() -> None:
     assert first == again
 
 
-def test_ejected_backends_are_left_out_until_their_window_ends() -> None:
+def test_ejected_replicas_are_left_out_until_their_window_ends() -> None:
     a, b = Node("a"), Node("b")
     for t in (0.0, 1.0):
         assert not record_failure(a, t, eject_after=3, eject_seconds=10.0)
@@ -63,7 +63,7 @@ def test_ejected_backends_are_left_out_until_their_window_ends() -> None:
     assert "a" in {choose([a, b], 12.5, rng).name for _ in range(100)}
 
 
-def test_a_returning_backend_that_fails_again_is_ejected_at_once() -> None:
+def test_a_returning_replica_that_fails_again_is_ejected_at_once() -> None:
     a = Node("a")
     for t in range(3):
         record_failure(a, float(t), 3, 10.0)

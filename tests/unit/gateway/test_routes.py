@@ -1,11 +1,11 @@
-"""Which service a path names, and the response-head rewriting of hop-by-hop headers."""
+"""Which service a path names, why a route has no replica, and hop-by-hop header rewriting."""
 
 from __future__ import annotations
 
 import pytest
 
 from pier.gateway.pool import strip_hop_by_hop
-from pier.gateway.routes import service_of
+from pier.gateway.routes import ServiceRoute, service_of
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,24 @@ def test_hop_by_hop_response_headers_are_dropped() -> None:
     assert strip_hop_by_hop(head) == (
         b"HTTP/1.1 200 OK\r\nDate: x\r\nContent-Length: 2\r\nContent-Type: application/json"
     )
+
+
+@pytest.mark.parametrize(
+    ("wanted", "stopped", "reason"),
+    [
+        (3, True, "service 'iris' is stopped (pier start iris)"),
+        (0, True, "service 'iris' is stopped (pier start iris)"),
+        (0, False, "service 'iris' is scaled to 0 replicas (pier scale iris N)"),
+        (
+            2,
+            False,
+            "service 'iris' has no ready replica (0 of 2 ready); "
+            "its replicas may be starting or failing (pier describe iris)",
+        ),
+        (None, False, "service 'iris' has no ready replica"),
+    ],
+)
+def test_a_route_without_replicas_says_why(wanted: int | None, stopped: bool, reason: str) -> None:
+    route = ServiceRoute("iris")
+    route.wanted, route.stopped = wanted, stopped
+    assert route.no_replica_reason() == reason

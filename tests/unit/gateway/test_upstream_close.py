@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pier.gateway import Backend, Gateway, run_in_thread
+from pier.gateway import Gateway, GatewaySettings, Replica, run_in_thread
 
 
 def _replica(reply: bytes) -> Iterator[int]:
@@ -56,8 +56,8 @@ def _ask(port: int, request: bytes) -> bytes:
 )
 def test_response_ending_at_the_close_reaches_the_client_whole(reply: bytes, body: bytes) -> None:
     for port in _replica(reply):
-        gw = Gateway(retry=False)
-        gw.set_routes("m", [Backend("r0", 1, "127.0.0.1", port)])
+        gw = Gateway(GatewaySettings(retry=False))
+        gw.set_routes("m", [Replica("r0", 1, "127.0.0.1", port)])
         handle = run_in_thread(gw, "127.0.0.1", 0)
         try:
             got = _ask(handle.port, b"GET /v2/models/m HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -76,8 +76,8 @@ def test_chunked_response_with_extensions_and_trailers_passes() -> None:
         b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
     )
     for port in _replica(reply):
-        gw = Gateway(retry=False)
-        gw.set_routes("m", [Backend("r0", 1, "127.0.0.1", port)])
+        gw = Gateway(GatewaySettings(retry=False))
+        gw.set_routes("m", [Replica("r0", 1, "127.0.0.1", port)])
         handle = run_in_thread(gw, "127.0.0.1", 0)
         try:
             got = _ask(
@@ -108,8 +108,8 @@ def test_reused_connection_closed_by_the_replica_is_retried_not_held_against_it(
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     port = server.sockets[0].getsockname()[1]
-    gw = Gateway(eject_after=1)  # one counted failure would eject the only replica
-    gw.set_routes("m", [Backend("r0", 1, "127.0.0.1", port)])
+    gw = Gateway(GatewaySettings(eject_after=1))  # one counted failure would eject the only replica
+    gw.set_routes("m", [Replica("r0", 1, "127.0.0.1", port)])
     handle = run_in_thread(gw, "127.0.0.1", 0)
     try:
         with socket.create_connection(("127.0.0.1", handle.port), timeout=10) as sock:

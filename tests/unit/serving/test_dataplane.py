@@ -28,7 +28,7 @@ def test_infer_runs_and_counts(tmp_path: Path, execution: str) -> None:
         executor = ThreadPoolExecutor(2)
         repo = ModelRepository(tmp_path, executor, metrics)
         await repo.scan()
-        plane = DataPlane(repo, metrics, executor)
+        plane = DataPlane(repo, metrics)
         served = plane.resolve("m")
         assert served.inline is (execution == "inline")
         x = np.ones((3, 4), np.float32)

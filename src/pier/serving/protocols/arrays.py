@@ -3,7 +3,7 @@
 Numeric JSON data becomes numpy with one ``np.asarray`` call, checked so that a value that
 does not fit the datatype is an error, never wrapped. Binary data (little-endian,
 row-major; BYTES as 4-byte length + bytes per element) becomes a read-only
-``np.frombuffer`` view. Used by the V2 and TF Serving REST codecs and the gRPC codec.
+``np.frombuffer`` view. Used by the V2 and TF Serving codecs, REST and gRPC alike.
 """
 
 from __future__ import annotations
@@ -215,24 +215,43 @@ def _first_leaf(data: Any, ok: Any) -> Any:
     return _ALL_OK
 
 
-def array_from_binary(chunk: memoryview, datatype: str, shape: list[int], count: int) -> Array:
+def array_from_binary(
+    chunk: bytes | memoryview,
+    datatype: str,
+    shape: list[int],
+    count: int,
+    what: str = "binary data",
+) -> Array:
+    """A read-only view of fixed-size elements (or BYTES items) as ``shape``; ``what`` names it."""
     if datatype == "BYTES":
-        return decode_bytes_tensor(chunk, count).reshape(shape)
-    dtype = to_numpy_dtype(datatype)
+        return decode_bytes_tensor(memoryview(chunk), count).reshape(shape)
+    dtype = NUMPY_DTYPES.get(datatype)
+    if dtype is None:
+        dtype = to_numpy_dtype(datatype)  # BF16, or an error for an unknown name
     need = count * dtype.itemsize
     if len(chunk) != need:
         raise InvalidInput(
-            f"binary data is {len(chunk)} bytes but shape {dims_text(shape)} of {datatype} needs {need}"
+            f"{what} is {len(chunk)} bytes but shape {dims_text(shape)} of {datatype} needs {need}"
         )
     arr = np.frombuffer(chunk, dtype=dtype)
     if datatype == "BOOL" and count and bool((arr.view(np.uint8) > 1).any()):
-        raise InvalidInput("BOOL binary data holds bytes other than 0 and 1")
+        raise InvalidInput(f"BOOL {what} holds bytes other than 0 and 1")
     return arr.reshape(shape)
 
 
 def decode_bytes_tensor(buf: memoryview, count: int) -> Array:
     """Split ``count`` length-prefixed (4-byte LE) BYTES elements; the buffer must hold no more."""
     return object_array(split_bytes(buf, count))
+
+
+def narrow_ints(wide: Array, dtype: np.dtype[Any], what: str) -> Array:
+    """``wide`` (int64) as ``dtype``, refusing values that do not fit; ``what`` names it."""
+    if wide.size:
+        info = np.iinfo(dtype)
+        lo, hi = int(wide.min()), int(wide.max())
+        if lo < info.min or hi > info.max:
+            raise InvalidInput(f"value {lo if lo < info.min else hi} is out of range for {what}")
+    return wide.astype(dtype)
 
 
 def object_array(items: list[bytes]) -> Array:

@@ -14,9 +14,8 @@ import orjson
 
 from pier.errors import NotFound, PierError
 from pier.observe.logs import AccessLog
-from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
-from pier.serving.protocols import documents, tfs_http, v2_http
+from pier.serving.protocols import tfs_rest, v2_config, v2_metadata, v2_rest, v2_statistics
 from pier.serving.protocols.http import (
     Receive,
     RequestHeaders,
@@ -30,8 +29,7 @@ from pier.serving.protocols.http import (
     read_body,
     response_start,
 )
-from pier.serving.protocols.v2_http import check_method, parse_model_path
-from pier.serving.state import ServerState
+from pier.serving.protocols.v2_rest import check_method, parse_model_path
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +56,15 @@ class RestApp:
     """The HTTP side of one model server process."""
 
     def __init__(
-        self,
-        plane: DataPlane,
-        metrics: Metrics,
-        state: ServerState,
-        max_request_size: int,
-        access_log: AccessLog | None,
+        self, plane: DataPlane, max_request_size: int, access_log: AccessLog | None
     ) -> None:
         self.plane = plane
-        self.metrics = metrics
-        self.state = state
+        self.metrics = plane.metrics
         self.limit = max_request_size
         self.access_log = access_log
         # Parsed model paths, so a request for a known path costs one dict lookup.
         self._model_paths: dict[str, tuple[str, int | None, str]] = {}
-        self._tfs_paths: dict[str, tfs_http.TfsPath] = {}
+        self._tfs_paths: dict[str, tfs_rest.TfsPath] = {}
         # Inference paths seen before (filled with the caches above): a prediction skips
         # the routing below, which is written for the many other paths.
         self._infer_routes: dict[str, InferRoute] = {}
@@ -102,6 +94,7 @@ class RestApp:
         except PierError as exc:
             response = error_response(exc.message, http_status(exc))
         except Exception:
+            # the REST edge: anything outside our tree is a logged 500
             log.exception("unhandled error on %s %s", method, path)
             response = error_response("internal server error; see the server log", 500)
         if headers is not None and headers.accept_encoding:
@@ -131,28 +124,21 @@ class RestApp:
         try:
             body = await read_body(receive, headers, self.limit)
             verb = route.verb
-            # The data plane runs between the protocol's decode and encode. A model that
-            # runs inline is called as a plain function: no coroutine per request for it.
+            # The data plane runs between the protocol's decode and encode.
             if verb == "infer":
-                request = v2_http.infer_request(served, body, headers, plane.max_elements)
-                wanted = v2_http.requested_outputs(request)
-                if served.inline:
-                    outputs = plane.infer_inline(served, request.inputs, v2_http.PROTOCOL, wanted)
-                else:
-                    outputs = await plane.infer(served, request.inputs, v2_http.PROTOCOL, wanted)
-                return v2_http.infer_response(served, request, outputs)
+                request = v2_rest.infer_request(served, body, headers, plane.max_elements)
+                wanted = v2_rest.requested_outputs(request)
+                outputs = await plane.infer(served, request.inputs, v2_rest.PROTOCOL, wanted)
+                return v2_rest.infer_response(served, request, outputs)
             if verb == "predict":
-                predict = tfs_http.predict_request(served, body, plane.max_elements)
-                if served.inline:
-                    outputs = plane.infer_inline(served, predict.inputs, tfs_http.PROTOCOL)
-                else:
-                    outputs = await plane.infer(served, predict.inputs, tfs_http.PROTOCOL)
-                return tfs_http.predict_response(predict, outputs)
+                predict = tfs_rest.predict_request(served, body, plane.max_elements)
+                outputs = await plane.infer(served, predict.inputs, tfs_rest.PROTOCOL)
+                return tfs_rest.predict_response(predict, outputs)
             if verb == "classify":
-                return await tfs_http.classify(plane, served, body)
-            return await tfs_http.regress(plane, served, body)
-        except PierError as exc:
-            plane.record_failure(served, route.protocol, exc, time.perf_counter() - t0)
+                return await tfs_rest.classify(plane, served, body)
+            return await tfs_rest.regress(plane, served, body)
+        except Exception as exc:
+            plane.record_failure(served, route.protocol, exc, t0)
             raise
 
     # ----- Open Inference Protocol ---------------------------------------------
@@ -175,23 +161,20 @@ class RestApp:
         n = len(parts)
         if n == 2:  # /v2
             check_method(method, "GET")
-            return json_response(documents.server_metadata())
+            return json_response(v2_metadata.server_metadata())
         section = parts[2]
         if path == "/v2/models/stats":
             check_method(method, "GET")
-            repo = self.plane.repository
-            return json_response(
-                documents.statistics([s for m in repo.model_names() for s in repo.available(m)])
-            )
+            return json_response(v2_statistics.statistics(self.plane.servable()))
         if section == "models" and n == 3:
             check_method(method, "GET")
-            return json_response({"models": self.plane.repository.model_names()})
+            return json_response({"models": self.plane.model_names()})
         if section == "health" and n == 4:
             check_method(method, "GET")
             if parts[3] == "live":
-                return json_response({"live": not self.state.draining})
+                return json_response({"live": self.plane.live()})
             if parts[3] == "ready":
-                ready = self.ready()
+                ready = self.plane.ready()
                 return json_response({"ready": ready}, 200 if ready else 503)
         if section == "repository":
             return await self._repository(method, parts, headers, receive)
@@ -213,21 +196,17 @@ class RestApp:
         if action == "":
             check_method(method, "GET")
             served = self.plane.resolve(name, version)
-            versions = (
-                [served.version_str]
-                if version is not None
-                else [s.version_str for s in self.plane.repository.available(name)]
-            )
-            return json_response(documents.model_metadata(served, versions))
+            versions = self.plane.metadata_versions(served, explicit=version is not None)
+            return json_response(v2_metadata.model_metadata(served, versions))
         if action == "ready":
             check_method(method, "GET")
             return self._model_ready(name, version)
         if action == "config":
             check_method(method, "GET")
-            return json_response(documents.model_config(self.plane.resolve(name, version)))
+            return json_response(v2_config.model_config(self.plane.resolve(name, version)))
         if action == "stats":
             check_method(method, "GET")
-            return json_response(documents.statistics([self.plane.resolve(name, version)]))
+            return json_response(v2_statistics.statistics([self.plane.resolve(name, version)]))
         raise NotFound(f"no route for {method} /v2/models/{name}/{action}")
 
     def _model_ready(self, name: str, version: int | None) -> Response:
@@ -246,13 +225,10 @@ class RestApp:
         check_method(method, "POST")
         body = await read_body(receive, headers, self.limit)
         if parts[3:] == ["index"]:
-            return v2_http.repository_index(self.plane, body)
+            return v2_rest.repository_index(self.plane, body)
         if len(parts) == 6 and parts[3] == "models" and parts[5] in ("load", "unload"):
-            return await v2_http.repository_action(self.plane, parts[4], parts[5], body)
+            return await v2_rest.repository_action(self.plane, parts[4], parts[5], body)
         raise NotFound(f"no route for {method} {'/'.join(parts)}")
-
-    def ready(self) -> bool:
-        return self.state.is_ready(self.plane.repository)
 
     # ----- TensorFlow Serving --------------------------------------------------
 
@@ -263,20 +239,20 @@ class RestApp:
             raise NotFound(f"no route for {method} {path}")
         parsed = self._tfs_paths.get(path)
         if parsed is None:
-            parsed = tfs_http.parse_path(path)
+            parsed = tfs_rest.parse_path(path)
             if parsed is not None and len(self._tfs_paths) < PATH_CACHE_SIZE:
                 self._tfs_paths[path] = parsed
                 if parsed.verb is not None:
                     self._infer_routes[path] = _tfs_route(parsed, parsed.verb)
         if parsed is None:
             check_method(method, "GET")
-            return json_response({"models": self.plane.repository.model_names()})
+            return json_response({"models": self.plane.model_names()})
         if parsed.verb is None:
             check_method(method, "GET")
             if parsed.metadata:
                 served = self.plane.resolve(parsed.model, parsed.version, parsed.label)
-                return tfs_http.model_metadata(served)
-            return tfs_http.model_status(self.plane, parsed)
+                return tfs_rest.model_metadata(served)
+            return tfs_rest.model_status(self.plane, parsed)
         check_method(method, "POST")
         return await self._infer(_tfs_route(parsed, parsed.verb), headers, receive)
 
@@ -293,5 +269,5 @@ class RestApp:
         raise NotFound(f"no route for {method} {path}")
 
 
-def _tfs_route(parsed: tfs_http.TfsPath, verb: str) -> InferRoute:
+def _tfs_route(parsed: tfs_rest.TfsPath, verb: str) -> InferRoute:
     return InferRoute("tfserving", verb, parsed.model, parsed.version, parsed.label)

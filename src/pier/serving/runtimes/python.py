@@ -33,6 +33,12 @@ What Pier does with it:
    (it receives and returns a dict of outputs);
 5. calls ``unload()`` if defined when the version is unloaded.
 
+For TF Serving's ``:classify`` and ``:regress`` the class may also define
+``classify(x)``, returning ``(labels, scores)`` (a list of class names and an array of
+shape ``[rows, len(labels)]``), and ``regress(x)``, returning one value per row; ``x`` is
+the 2-D float feature matrix built from the request's examples. Like ``predict``, they
+run in the model's instance slots, so a class that is not thread-safe runs one call at a time.
+
 Inputs are numpy arrays keyed by tensor name; BYTES tensors are object arrays of
 ``bytes``. ``predict`` returns a dict of arrays, or one array, which becomes the output
 named ``output`` (or the one declared output's name). Arrays of ``str`` or ``bytes`` are
@@ -124,6 +130,8 @@ class PythonModel(Model):
         self._preprocess: Hook | None = None
         self._predict: Hook | None = None
         self._postprocess: Hook | None = None
+        self._classify: Hook | None = None
+        self._regress: Hook | None = None
         self._bare_name = "output"
 
     def _code_file(self) -> Path:
@@ -182,6 +190,8 @@ class PythonModel(Model):
         self._predict = predict
         self._preprocess = self._hook(user, "preprocess")
         self._postprocess = self._hook(user, "postprocess")
+        self._classify = self._hook(user, "classify")
+        self._regress = self._hook(user, "regress")
 
     def _import(self, file: Path) -> ModuleType:
         name = f"_pier_user_model_{next(_module_ids)}"
@@ -269,6 +279,46 @@ class PythonModel(Model):
             raise InternalError(f"model raised {type(exc).__name__}: {exc}") from exc
         return outputs
 
+    def classify(self, x: Array) -> tuple[list[str], Array]:
+        if self._classify is None:
+            return super().classify(x)
+        result = self._user_call(self._classify, x, "classify")
+        try:
+            labels, scores = result
+            labels = [str(label) for label in labels]
+            scores = np.asarray(scores, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InternalError(
+                f"model classify must return (labels, scores), not {type(result).__name__}: {exc}"
+            ) from None
+        if scores.shape != (len(x), len(labels)):
+            raise InternalError(
+                f"model classify returned scores of shape {list(scores.shape)} for "
+                f"{len(x)} row(s) and {len(labels)} label(s)"
+            )
+        return labels, scores
+
+    def regress(self, x: Array) -> Array:
+        if self._regress is None:
+            return super().regress(x)
+        result = self._user_call(self._regress, x, "regress")
+        try:
+            values = np.asarray(result, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise InternalError(f"model regress must return numbers: {exc}") from None
+        if len(values) != len(x):
+            raise InternalError(f"model regress returned {len(values)} value(s) for {len(x)} row(s)")
+        return values
+
+    @staticmethod
+    def _user_call(hook: Hook, x: Array, step: str) -> Any:
+        try:
+            return hook(x)
+        except PierError:
+            raise
+        except Exception as exc:
+            raise InternalError(f"model {step} raised {type(exc).__name__}: {exc}") from exc
+
     def unload(self) -> None:
         user, self._user = self._user, None
         unload = getattr(user, "unload", None)
@@ -280,4 +330,5 @@ class PythonModel(Model):
                     "%s: unload() raised; the model is dropped anyway", self.path / _FILENAME
                 )
         self._predict = self._preprocess = self._postprocess = None
+        self._classify = self._regress = None
         self._forget_module()

@@ -11,13 +11,14 @@ import pytest
 
 from pier.config import ServerSettings
 from pier.errors import InvalidInput, PayloadTooLarge
-from pier.serving.protocols import bounds, tfserving, v2
+from pier.serving.protocols import bounds, tfs_codec, v2_codec
 from pier.serving.protocols.bounds import TooManyElements, parse_version
-from pier.serving.protocols.grpc import codec
+from pier.serving.protocols.grpc import tfs_codec as tfs_pb
+from pier.serving.protocols.grpc import v2_codec as v2_pb
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.tensorflow.core.framework import tensor_pb2, types_pb2
-from pier.serving.protocols.tfs_http import parse_path
-from pier.serving.protocols.v2_http import parse_model_path
+from pier.serving.protocols.tfs_rest import parse_path
+from pier.serving.protocols.v2_rest import parse_model_path
 from pier.serving.tensors import TensorSpec
 
 HUGE = 2**62
@@ -75,27 +76,27 @@ def test_empty_shape_with_a_huge_dimension_is_invalid_input_in_every_form() -> N
         return info.value.message
 
     assert "inputs[0] ('x')" in fails(
-        lambda: v2.decode_infer_request(v2_json(EMPTY_HUGE, []), None)
+        lambda: v2_codec.decode_infer_request(v2_json(EMPTY_HUGE, []), None)
     )
     body, n = v2_binary(EMPTY_HUGE, b"")
-    assert "('x')" in fails(lambda: v2.decode_infer_request(body, n))
+    assert "('x')" in fails(lambda: v2_codec.decode_infer_request(body, n))
     body, n = v2_binary(EMPTY_HUGE, b"", "BYTES")
-    assert "('x')" in fails(lambda: v2.decode_infer_request(body, n))
-    assert "('x')" in fails(lambda: codec.infer_request_to_arrays(oip_request(EMPTY_HUGE, raw=b"")))
-    assert "('x')" in fails(lambda: codec.infer_request_to_arrays(oip_request(EMPTY_HUGE)))
+    assert "('x')" in fails(lambda: v2_codec.decode_infer_request(body, n))
+    assert "('x')" in fails(lambda: v2_pb.infer_request_to_arrays(oip_request(EMPTY_HUGE, raw=b"")))
+    assert "('x')" in fails(lambda: v2_pb.infer_request_to_arrays(oip_request(EMPTY_HUGE)))
     bytes_raw = oip_request(EMPTY_HUGE, "BYTES", raw=b"")
-    assert "('x')" in fails(lambda: codec.infer_request_to_arrays(bytes_raw))
+    assert "('x')" in fails(lambda: v2_pb.infer_request_to_arrays(bytes_raw))
     tp = tensor_proto(EMPTY_HUGE, [])
-    assert "input 'x'" in fails(lambda: codec.tensor_proto_to_array(tp, "FP32", name="x"))
+    assert "input 'x'" in fails(lambda: tfs_pb.tensor_proto_to_array(tp, "FP32", name="x"))
 
 
 def test_shape_rank_and_negative_dimensions_are_bounded() -> None:
     with pytest.raises(InvalidInput, match="at most 32"):
-        v2.decode_infer_request(v2_json([1] * 33, [1.0]), None)
+        v2_codec.decode_infer_request(v2_json([1] * 33, [1.0]), None)
     with pytest.raises(InvalidInput, match="at most 32"):
-        codec.infer_request_to_arrays(oip_request([1] * 33, raw=b"\0\0\0\0"))
+        v2_pb.infer_request_to_arrays(oip_request([1] * 33, raw=b"\0\0\0\0"))
     with pytest.raises(InvalidInput, match="negative"):
-        codec.tensor_proto_to_array(tensor_proto([-1], [1.0]), "FP32")
+        tfs_pb.tensor_proto_to_array(tensor_proto([-1], [1.0]), "FP32")
     assert bounds.element_count([2, 3], 6) == 6
     assert bounds.element_count([0, 3], 6) == 0
     assert bounds.element_count([], 1) == 1
@@ -144,19 +145,19 @@ def nested(depth: int) -> Any:
 def test_deep_instances_are_refused_by_the_json_fallback_and_the_walk() -> None:
     deep = b'{"instances": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}"
     with pytest.raises(InvalidInput, match="nested too deeply"):
-        tfserving.decode_predict(deep, [X])
+        tfs_codec.decode_predict(deep, [X])
     # NaN sends the body to the standard library's parser, which recurses.
     deep_nan = b'{"a": NaN, "instances": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}"
     with pytest.raises(InvalidInput, match="nested too deeply"):
-        tfserving.decode_predict(deep_nan, [X])
+        tfs_codec.decode_predict(deep_nan, [X])
     for specs in ([X], [], [TensorSpec("x", "BYTES", (-1,))]):
         for key in ("instances", "inputs"):
             body = json.dumps({key: nested(40)}).encode()
             with pytest.raises(InvalidInput, match="nested more than 32"):
-                tfserving.decode_predict(body, specs)
+                tfs_codec.decode_predict(body, specs)
     with pytest.raises(InvalidInput, match="nested more than 32"):
-        v2.decode_infer_request(v2_json([1], nested(40)), None)
-    assert tfserving.decode_predict(json.dumps({"instances": nested(32)}).encode(), []).inputs
+        v2_codec.decode_infer_request(v2_json([1], nested(40)), None)
+    assert tfs_codec.decode_predict(json.dumps({"instances": nested(32)}).encode(), []).inputs
 
 
 # --- 5. max_elements ------------------------------------------------------------------
@@ -169,38 +170,38 @@ def test_the_default_matches_the_server_setting() -> None:
 def test_one_value_filling_a_huge_shape_is_refused_before_allocating() -> None:
     tp = tensor_proto([67108864], [1.0])
     with pytest.raises(TooManyElements) as info:
-        codec.tensor_proto_to_array(tp, "FP32", name="x")
+        tfs_pb.tensor_proto_to_array(tp, "FP32", name="x")
     message = info.value.message
     assert "input 'x'" in message and "67108864 elements" in message and "16777216" in message
     with pytest.raises(TooManyElements):
-        codec.tensor_proto_to_array(tensor_proto([2**40], [1.0]), "FP32")
-    assert codec.tensor_proto_to_array(tensor_proto([8], [1.0]), max_elements=8).size == 8
+        tfs_pb.tensor_proto_to_array(tensor_proto([2**40], [1.0]), "FP32")
+    assert tfs_pb.tensor_proto_to_array(tensor_proto([8], [1.0]), max_elements=8).size == 8
     with pytest.raises(TooManyElements):
-        codec.tensor_proto_to_array(tensor_proto([9], [1.0]), "FP32", max_elements=8)
+        tfs_pb.tensor_proto_to_array(tensor_proto([9], [1.0]), "FP32", max_elements=8)
 
 
 def test_max_elements_in_every_v2_form() -> None:
     limit = 4
-    ok = v2.decode_infer_request(v2_json([2, 2], [1, 2, 3, 4]), None, limit)
+    ok = v2_codec.decode_infer_request(v2_json([2, 2], [1, 2, 3, 4]), None, limit)
     assert ok.inputs["x"].shape == (2, 2)
     with pytest.raises(TooManyElements, match=r"inputs\[0\] \('x'\).*5 elements.*limit of 4"):
-        v2.decode_infer_request(v2_json([5], [1, 2, 3, 4, 5]), None, limit)
+        v2_codec.decode_infer_request(v2_json([5], [1, 2, 3, 4, 5]), None, limit)
     with pytest.raises(TooManyElements):  # the largest int64 dimension
-        v2.decode_infer_request(v2_json([2**63 - 1], []), None, limit)
+        v2_codec.decode_infer_request(v2_json([2**63 - 1], []), None, limit)
     body, n = v2_binary([5], b"\0" * 20)
     with pytest.raises(TooManyElements):
-        v2.decode_infer_request(body, n, limit)
+        v2_codec.decode_infer_request(body, n, limit)
     body, n = v2_binary([5], struct.pack("<I", 0) * 5, "BYTES")
     with pytest.raises(TooManyElements):
-        v2.decode_infer_request(body, n, limit)
+        v2_codec.decode_infer_request(body, n, limit)
     with pytest.raises(TooManyElements, match="raw binary input 'x'"):
-        v2.decode_raw_request(b"\0" * 20, TensorSpec("x", "FP32", (-1,)), False, limit)
+        v2_codec.decode_raw_request(b"\0" * 20, TensorSpec("x", "FP32", (-1,)), False, limit)
     with pytest.raises(TooManyElements, match=r"inputs\[0\] \('x'\)"):
-        codec.infer_request_to_arrays(oip_request([5], raw=b"\0" * 20), limit)
+        v2_pb.infer_request_to_arrays(oip_request([5], raw=b"\0" * 20), limit)
     typed = oip_request([5])
     typed.inputs[0].contents.fp32_contents.extend([1.0] * 5)
     with pytest.raises(TooManyElements):
-        codec.infer_request_to_arrays(typed, limit)
+        v2_pb.infer_request_to_arrays(typed, limit)
 
 
 def test_max_elements_in_tf_rest_rows_and_columns() -> None:
@@ -213,8 +214,8 @@ def test_max_elements_in_tf_rest_rows_and_columns() -> None:
     ):
         for specs in ([X], []):
             with pytest.raises(TooManyElements, match=r"input '(x|input)'.*6 elements.*limit of 4"):
-                tfserving.decode_predict(json.dumps(doc).encode(), specs, limit)
-    ok = tfserving.decode_predict(b'{"instances": [1.0, 2.0, 5.0]}', [X], limit)
+                tfs_codec.decode_predict(json.dumps(doc).encode(), specs, limit)
+    ok = tfs_codec.decode_predict(b'{"instances": [1.0, 2.0, 5.0]}', [X], limit)
     assert ok.inputs["x"].tolist() == [1.0, 2.0, 5.0]
 
 
@@ -232,10 +233,10 @@ def test_numbers_in_binary_requests_are_bounded() -> None:
         }
     )
     with pytest.raises(InvalidInput, match="binary_data_size is 9223372036854775808"):
-        v2.decode_infer_request(header + b"\0" * 8, len(header))
+        v2_codec.decode_infer_request(header + b"\0" * 8, len(header))
     # A BYTES length prefix past the data is refused, not read past or allocated.
     body, n = v2_binary([1], struct.pack("<I", 2**32 - 1) + b"ab", "BYTES")
     with pytest.raises(InvalidInput, match="claims 4294967295 bytes but 2 remain"):
-        v2.decode_infer_request(body, n)
+        v2_codec.decode_infer_request(body, n)
     with pytest.raises(InvalidInput, match="Inference-Header-Content-Length is 99"):
-        v2.decode_infer_request(b"{}", 99)
+        v2_codec.decode_infer_request(b"{}", 99)

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols import arrays, tfserving, v2
-from pier.serving.protocols.grpc import codec
+from pier.serving.protocols import arrays, tfs_codec, v2_codec
+from pier.serving.protocols.grpc import tfs_codec as tfs_pb
+from pier.serving.protocols.grpc import v2_codec as v2_pb
 from pier.serving.protocols.grpc.protos.inference import grpc_service_pb2 as pb
 from pier.serving.protocols.grpc.protos.tensorflow.core.example import example_pb2
 from pier.serving.protocols.grpc.protos.tensorflow.core.framework import tensor_pb2, types_pb2
@@ -97,13 +98,13 @@ def assert_same(actual: np.ndarray[Any, Any], expected: np.ndarray[Any, Any]) ->
 @pytest.mark.parametrize("datatype", DATATYPES)
 def test_raw_round_trip(datatype: str) -> None:
     arr = sample(datatype)
-    inputs, outputs, params = codec.infer_request_to_arrays(
+    inputs, outputs, params = v2_pb.infer_request_to_arrays(
         raw_request(("x", datatype, [2, 2], blob(arr)))
     )
     assert list(inputs) == ["x"] and outputs is None and params == {}
     assert_same(inputs["x"], arr)
 
-    response = codec.arrays_to_infer_response("m", "3", "req-1", [("y", inputs["x"])])
+    response = v2_pb.arrays_to_infer_response("m", "3", "req-1", [("y", inputs["x"])])
     wire = pb.ModelInferResponse.FromString(response.SerializeToString())
     assert (wire.model_name, wire.model_version, wire.id) == ("m", "3", "req-1")
     (out,) = wire.outputs
@@ -114,22 +115,22 @@ def test_raw_round_trip(datatype: str) -> None:
 
 def test_raw_inputs_are_read_only_views() -> None:
     arr = np.arange(6, dtype=np.float32)
-    inputs, _, _ = codec.infer_request_to_arrays(raw_request(("x", "FP32", [2, 3], arr.tobytes())))
+    inputs, _, _ = v2_pb.infer_request_to_arrays(raw_request(("x", "FP32", [2, 3], arr.tobytes())))
     assert inputs["x"].shape == (2, 3) and not inputs["x"].flags.writeable
 
 
 def test_several_raw_inputs_keep_request_order() -> None:
     a, b = np.array([1, 2], np.int64), np.array([b"x"], dtype=object)
     req = raw_request(("b", "INT64", [2], a.tobytes()), ("a", "BYTES", [1], blob(b)))
-    inputs, _, _ = codec.infer_request_to_arrays(req)
+    inputs, _, _ = v2_pb.infer_request_to_arrays(req)
     assert list(inputs) == ["b", "a"]
     assert inputs["b"].tolist() == [1, 2] and inputs["a"].tolist() == [b"x"]
 
 
 @pytest.mark.parametrize("datatype", ["FP32", "BYTES"])
 def test_zero_element_tensors(datatype: str) -> None:
-    raw, _, _ = codec.infer_request_to_arrays(raw_request(("x", datatype, [0, 3], b"")))
-    typed, _, _ = codec.infer_request_to_arrays(typed_request("x", datatype, [0, 3]))
+    raw, _, _ = v2_pb.infer_request_to_arrays(raw_request(("x", datatype, [0, 3], b"")))
+    typed, _, _ = v2_pb.infer_request_to_arrays(typed_request("x", datatype, [0, 3]))
     for arr in (raw["x"], typed["x"]):
         assert arr.shape == (0, 3) and arr.dtype == SAMPLES[datatype][0]
 
@@ -141,7 +142,7 @@ def test_zero_element_tensors(datatype: str) -> None:
 def test_typed_contents_round_trip(datatype: str) -> None:
     arr = sample(datatype)
     req = typed_request("x", datatype, [2, 2], **{CONTENTS[datatype]: arr.reshape(-1).tolist()})
-    inputs, _, _ = codec.infer_request_to_arrays(req)
+    inputs, _, _ = v2_pb.infer_request_to_arrays(req)
     assert_same(inputs["x"], arr)
 
 
@@ -149,7 +150,7 @@ def test_typed_contents_round_trip(datatype: str) -> None:
 def test_half_precision_is_raw_only(datatype: str) -> None:
     req = typed_request("x", datatype, [1], fp32_contents=[1.0])
     with pytest.raises(InvalidInput, match=r"inputs\[0\] \('x'\): .*raw_input_contents"):
-        codec.infer_request_to_arrays(req)
+        v2_pb.infer_request_to_arrays(req)
 
 
 def _params(msg: Any, **values: Any) -> None:
@@ -170,11 +171,11 @@ def test_parameters_and_requested_outputs() -> None:
     top = req.outputs.add(name="probs")
     _params(top.parameters, classification=("int64_param", 3), note=("string_param", "x"))
     req.outputs.add(name="y")
-    _, outputs, params = codec.infer_request_to_arrays(req)
+    _, outputs, params = v2_pb.infer_request_to_arrays(req)
     assert params == {"flag": True, "n": -5, "s": "hi", "f": 0.25, "u": 2**64 - 1}
     assert outputs == [
-        v2.RequestedOutput("probs", None, 3, {"classification": 3, "note": "x"}),
-        v2.RequestedOutput("y", None, 0, {}),
+        v2_codec.RequestedOutput("probs", None, 3, {"classification": 3, "note": "x"}),
+        v2_codec.RequestedOutput("y", None, 0, {}),
     ]
 
 
@@ -288,14 +289,14 @@ MALFORMED: dict[str, tuple[Callable[[], pb.ModelInferRequest], str]] = {
 def test_malformed_requests(case: str) -> None:
     build, message = MALFORMED[case]
     with pytest.raises(InvalidInput, match=message):
-        codec.infer_request_to_arrays(build())
+        v2_pb.infer_request_to_arrays(build())
 
 
 # --- Open Inference Protocol: responses -------------------------------------------------
 
 
 def test_response_parameters() -> None:
-    response = codec.arrays_to_infer_response(
+    response = v2_pb.arrays_to_infer_response(
         "m",
         "1",
         None,
@@ -312,16 +313,16 @@ def test_response_parameters() -> None:
     }
     assert response.id == "" and response.parameters["u"].uint64_param == 2**63
     with pytest.raises(InternalError, match=r"response parameter 'x'"):
-        codec.arrays_to_infer_response("m", "1", None, [], {"x": [1]})
+        v2_pb.arrays_to_infer_response("m", "1", None, [], {"x": [1]})
     with pytest.raises(InternalError, match=r"response parameter 'big'"):
-        codec.arrays_to_infer_response("m", "1", None, [], {"big": 2**64})
+        v2_pb.arrays_to_infer_response("m", "1", None, [], {"big": 2**64})
 
 
 def test_response_normalises_layout_and_strings() -> None:
     big_endian = np.array([1.0, 2.0], dtype=">f4")
     transposed = np.arange(6, dtype=np.int32).reshape(2, 3).T
     text = np.array(["é", "b"])
-    response = codec.arrays_to_infer_response(
+    response = v2_pb.arrays_to_infer_response(
         "m", "1", "", [("be", big_endian), ("t", transposed), ("s", text)]
     )
     assert [o.datatype for o in response.outputs] == ["FP32", "INT32", "BYTES"]
@@ -333,10 +334,10 @@ def test_response_normalises_layout_and_strings() -> None:
 
 def test_response_rejects_what_v2_cannot_carry() -> None:
     with pytest.raises(InternalError, match=r"output 'c' has numpy dtype complex64"):
-        codec.arrays_to_infer_response("m", "1", "", [("c", np.zeros(2, np.complex64))])
+        v2_pb.arrays_to_infer_response("m", "1", "", [("c", np.zeros(2, np.complex64))])
     bad = np.array([b"a", 3], dtype=object)
     with pytest.raises(InternalError, match=r"output 'o': BYTES tensor holds a int"):
-        codec.arrays_to_infer_response("m", "1", "", [("o", bad)])
+        v2_pb.arrays_to_infer_response("m", "1", "", [("o", bad)])
 
 
 # --- TF Serving: TensorProto ------------------------------------------------------------
@@ -345,7 +346,7 @@ def test_response_rejects_what_v2_cannot_carry() -> None:
 @pytest.mark.parametrize("datatype", DATATYPES)
 def test_tensor_proto_round_trip(datatype: str) -> None:
     arr = sample(datatype)
-    tp = tensor_pb2.TensorProto.FromString(codec.array_to_tensor_proto(arr).SerializeToString())
+    tp = tensor_pb2.TensorProto.FromString(tfs_pb.array_to_tensor_proto(arr).SerializeToString())
     dtype, _ = TF[datatype]
     assert tp.dtype == dtype
     assert [d.size for d in tp.tensor_shape.dim] == [2, 2]
@@ -356,8 +357,8 @@ def test_tensor_proto_round_trip(datatype: str) -> None:
         assert list(tp.bool_val) == SAMPLES["BOOL"][1] and not tp.tensor_content
     else:
         assert tp.tensor_content == arr.tobytes()
-    assert_same(codec.tensor_proto_to_array(tp, datatype), arr)
-    assert_same(codec.tensor_proto_to_array(tp, None), arr)
+    assert_same(tfs_pb.tensor_proto_to_array(tp, datatype), arr)
+    assert_same(tfs_pb.tensor_proto_to_array(tp, None), arr)
 
 
 def typed_values(datatype: str, arr: np.ndarray[Any, Any]) -> list[Any]:
@@ -380,41 +381,41 @@ def typed_tensor(datatype: str, shape: list[int], values: list[Any]) -> tensor_p
 def test_tensor_proto_typed_values(datatype: str) -> None:
     arr = sample(datatype)
     tp = typed_tensor(datatype, [2, 2], typed_values(datatype, arr))
-    assert_same(codec.tensor_proto_to_array(tp, datatype), arr)
+    assert_same(tfs_pb.tensor_proto_to_array(tp, datatype), arr)
 
 
 @pytest.mark.parametrize("datatype", DATATYPES)
 def test_single_typed_value_fills_the_shape(datatype: str) -> None:
     arr = sample(datatype, (4,))[1:2]
     tp = typed_tensor(datatype, [2, 3], typed_values(datatype, arr))
-    out = codec.tensor_proto_to_array(tp, datatype)
+    out = tfs_pb.tensor_proto_to_array(tp, datatype)
     assert out.shape == (2, 3) and out.dtype == arr.dtype
     assert out.reshape(-1).tolist() == arr.tolist() * 6
 
 
 def test_half_val_holds_float16_bits() -> None:
     tp = typed_tensor("FP16", [3], [0x3800, 0xC000, 0x7C00])  # 0.5, -2.0, inf
-    assert codec.tensor_proto_to_array(tp).tolist() == [0.5, -2.0, float("inf")]
+    assert tfs_pb.tensor_proto_to_array(tp).tolist() == [0.5, -2.0, float("inf")]
 
 
 def test_scalars_and_empty_tensors() -> None:
-    scalar = codec.array_to_tensor_proto(np.float64(2.5) * np.ones(()))
+    scalar = tfs_pb.array_to_tensor_proto(np.float64(2.5) * np.ones(()))
     assert not scalar.tensor_shape.dim
-    assert codec.tensor_proto_to_array(scalar).shape == ()
+    assert tfs_pb.tensor_proto_to_array(scalar).shape == ()
     empty = typed_tensor("FP32", [0, 4], [])
-    assert codec.tensor_proto_to_array(empty).shape == (0, 4)
+    assert tfs_pb.tensor_proto_to_array(empty).shape == (0, 4)
     unset = typed_tensor("FP32", [2], [1.0, 2.0])
     unset.dtype = types_pb2.DT_INVALID
-    assert codec.tensor_proto_to_array(unset, "FP32").tolist() == [1.0, 2.0]
+    assert tfs_pb.tensor_proto_to_array(unset, "FP32").tolist() == [1.0, 2.0]
 
 
 def test_array_to_tensor_proto_fills_a_given_message() -> None:
     response = predict_pb2.PredictResponse()
-    codec.array_to_tensor_proto(np.array([1.0, 2.0], dtype=">f8"), response.outputs["y"])
+    tfs_pb.array_to_tensor_proto(np.array([1.0, 2.0], dtype=">f8"), response.outputs["y"])
     y = predict_pb2.PredictResponse.FromString(response.SerializeToString()).outputs["y"]
     assert y.dtype == types_pb2.DT_DOUBLE and y.tensor_content == np.array([1.0, 2.0]).tobytes()
     with pytest.raises(InternalError, match=r"complex128 has no TensorFlow dtype"):
-        codec.array_to_tensor_proto(np.zeros(1, np.complex128))
+        tfs_pb.array_to_tensor_proto(np.zeros(1, np.complex128))
 
 
 def _tensor(**fields: Any) -> tensor_pb2.TensorProto:
@@ -492,19 +493,19 @@ BAD_TENSORS: dict[str, tuple[tensor_pb2.TensorProto, str | None, str]] = {
 def test_malformed_tensor_protos(case: str) -> None:
     tp, hint, message = BAD_TENSORS[case]
     with pytest.raises(InvalidInput, match=message):
-        codec.tensor_proto_to_array(tp, hint)
+        tfs_pb.tensor_proto_to_array(tp, hint)
     with pytest.raises(InvalidInput, match=r"^input 'x': .*" + message):
-        codec.tensor_proto_to_array(tp, hint, name="x")
+        tfs_pb.tensor_proto_to_array(tp, hint, name="x")
 
 
 def test_dtype_maps() -> None:
     for datatype, (dtype, _) in TF.items():
-        assert codec.v2_datatype_of_tf(dtype) == datatype
-        assert codec.tf_dtype_of_v2(datatype) == dtype
+        assert tfs_pb.v2_datatype_of_tf(dtype) == datatype
+        assert tfs_pb.tf_dtype_of_v2(datatype) == dtype
     with pytest.raises(InvalidInput, match=r"DT_RESOURCE is not supported"):
-        codec.v2_datatype_of_tf(types_pb2.DT_RESOURCE)
+        tfs_pb.v2_datatype_of_tf(types_pb2.DT_RESOURCE)
     with pytest.raises(InvalidInput, match=r"unknown datatype 'STRING'"):
-        codec.tf_dtype_of_v2("STRING")
+        tfs_pb.tf_dtype_of_v2("STRING")
 
 
 # --- TF Serving: examples for Classify and Regress --------------------------------------
@@ -538,18 +539,18 @@ def examples(
 
 def test_examples_to_matrix() -> None:
     given = examples(example(a=1.5, b=2), example(b=-4, a=0.25, c=9.0))
-    assert codec.examples_to_matrix(given, ["b", "a"]).tolist() == [[2.0, 1.5], [-4.0, 0.25]]
+    assert tfs_pb.examples_to_matrix(given, ["b", "a"]).tolist() == [[2.0, 1.5], [-4.0, 0.25]]
     with_context = examples(example(a=1.0), example(a=2.0, b=7), context=example(b=5.0))
-    matrix = codec.examples_to_matrix(with_context, None)
+    matrix = tfs_pb.examples_to_matrix(with_context, None)
     assert matrix.dtype == np.float64 and matrix.tolist() == [[1.0, 5.0], [2.0, 7.0]]
 
 
 def test_examples_match_the_rest_decoder() -> None:
     rows = [{"x": 1.0, "y": 3}, {"x": 2.5, "y": -1}]
     body = orjson.dumps({"examples": rows, "context": {"z": 0.5}})
-    _, rest = tfserving.decode_examples(body, None)
+    _, rest = tfs_codec.decode_examples(body, None)
     grpc = examples(*(example(**r) for r in rows), context=example(z=0.5))
-    assert codec.examples_to_matrix(grpc, None).tolist() == rest.tolist()
+    assert tfs_pb.examples_to_matrix(grpc, None).tolist() == rest.tolist()
 
 
 BAD_EXAMPLES: dict[str, tuple[input_pb2.Input, str]] = {
@@ -576,4 +577,4 @@ BAD_EXAMPLES: dict[str, tuple[input_pb2.Input, str]] = {
 def test_malformed_examples(case: str) -> None:
     given, message = BAD_EXAMPLES[case]
     with pytest.raises(InvalidInput, match=message):
-        codec.examples_to_matrix(given, None)
+        tfs_pb.examples_to_matrix(given, None)

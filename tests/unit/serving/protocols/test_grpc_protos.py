@@ -487,12 +487,13 @@ def test_generate_into_a_fresh_root(tmp_path: Path) -> None:
     ]
 
 
-def test_no_top_level_packages_and_no_grpc_in_the_codec() -> None:
+def test_no_top_level_packages_and_no_grpc_in_the_codecs() -> None:
     code = """
     import sys
     import pier.serving.protocols.grpc
     assert "grpc" not in sys.modules
-    import pier.serving.protocols.grpc.codec
+    import pier.serving.protocols.grpc.tfs_codec
+    import pier.serving.protocols.grpc.v2_codec
     from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import get_model_status_pb2
     print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in
                           ("grpc", "tensorflow", "tensorflow_serving", "inference"))))

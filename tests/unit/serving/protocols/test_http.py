@@ -11,7 +11,7 @@ import pytest
 
 from pier.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from pier.serving.protocols.http import RequestHeaders, http_status, read_body
-from pier.serving.protocols.tfs_http import TfsPath, parse_path
+from pier.serving.protocols.tfs_rest import TfsPath, parse_path
 
 
 def receiver(*chunks: bytes) -> Any:

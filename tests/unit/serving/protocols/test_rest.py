@@ -13,7 +13,7 @@ from pier.observe.metrics import Metrics
 from pier.serving.dataplane import DataPlane
 from pier.serving.protocols.rest import RestApp
 from pier.serving.repository import ModelRepository
-from pier.serving.state import ServerState
+from pier.serving.status import ServerState
 from tests import builders as b
 
 V2_BODY = orjson.dumps(
@@ -50,7 +50,7 @@ def test_inference_paths_answer_alike_before_and_after_caching(tmp_path: Path) -
         executor = ThreadPoolExecutor(2)
         repo = ModelRepository(tmp_path, executor, metrics)
         await repo.scan()
-        app = RestApp(DataPlane(repo, metrics, executor), metrics, ServerState(True), 1 << 20, None)
+        app = RestApp(DataPlane(repo, metrics, ServerState(True)), 1 << 20, None)
         y = [[3.0, 5.0, 7.0, 9.0]]
         for path, body, ok in (
             ("/v2/models/m/infer", V2_BODY, "outputs"),

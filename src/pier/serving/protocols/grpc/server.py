@@ -16,9 +16,8 @@ from pier.serving.protocols.grpc.protos.tensorflow_serving.apis import (
     model_service_pb2_grpc,
     prediction_service_pb2_grpc,
 )
-from pier.serving.protocols.grpc.tfs_service import ModelService, PredictionService
-from pier.serving.protocols.grpc.v2_service import InferenceService
-from pier.serving.state import ServerState
+from pier.serving.protocols.grpc.tfs_servicer import ModelService, PredictionService
+from pier.serving.protocols.grpc.v2_servicer import InferenceService
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,12 @@ class GrpcServer:
     def __init__(
         self,
         plane: DataPlane,
-        state: ServerState,
         host: str,
         port: int,
         max_message_size: int,
         reuse_port: bool,
     ) -> None:
         self._plane = plane
-        self._state = state
         self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._options: list[tuple[str, Any]] = [
             ("grpc.max_receive_message_length", max_message_size),
@@ -53,7 +50,7 @@ class GrpcServer:
         server = grpc.aio.server(options=self._options)
         # The generated registration functions carry no annotations.
         grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            InferenceService(self._plane, self._state), server
+            InferenceService(self._plane), server
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
             PredictionService(self._plane), server
@@ -75,7 +72,7 @@ class GrpcServer:
 
     async def refresh_health(self) -> None:
         """Publish readiness through grpc.health.v1 when it changes."""
-        serving = self._state.is_ready(self._plane.repository)
+        serving = self._plane.ready()
         if serving == self._serving:
             return
         self._serving = serving

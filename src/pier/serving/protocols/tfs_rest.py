@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pier.errors import InvalidInput
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
-from pier.serving.protocols import documents, tfserving
+from pier.serving.protocols import tfs_codec, tfs_metadata
 from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.http import Response, json_response
 from pier.serving.served import ServedVersion
 
 PROTOCOL = "tfserving"
-SIGNATURE = "serving_default"
 VERBS = ("predict", "classify", "regress")
 
 
@@ -68,12 +67,9 @@ def parse_path(path: str) -> TfsPath | None:
 
 def model_status(plane: DataPlane, p: TfsPath) -> Response:
     """TF Serving's status body, plus KServe V1's ``name``/``ready`` keys in one object."""
-    version = p.version
-    if p.label is not None:
-        version = plane.resolve(p.model, None, p.label).version
-    statuses = plane.repository.statuses(p.model, version)
+    statuses = plane.statuses(p.model, p.version, p.label)
     ready = any(s.state.v2 == "READY" for s in statuses)
-    rows = documents.tfs_status(statuses)
+    rows = tfs_metadata.model_status(statuses)
     return json_response({"name": p.model, "ready": ready, "model_version_status": rows})
 
 
@@ -85,35 +81,35 @@ def model_metadata(served: ServedVersion) -> Response:
                 "signature_name": "",
                 "version": served.version_str,
             },
-            "metadata": {"signature_def": documents.tfs_signature_defs(served)},
+            "metadata": {"signature_def": tfs_metadata.signature_defs(served)},
         }
     )
 
 
 def predict_request(
     served: ServedVersion, body: bytes, max_elements: int
-) -> tfserving.PredictRequest:
+) -> tfs_codec.PredictRequest:
     """Decode a predict request for a model version, checking its signature name."""
-    request = tfserving.decode_predict(body, served.model.inputs, max_elements)
-    if request.signature_name != SIGNATURE:  # the default needs no check
-        documents.check_signature(request.signature_name)
+    request = tfs_codec.decode_predict(body, served.model.inputs, max_elements)
+    if request.signature_name != tfs_metadata.SIGNATURE:  # the default needs no check
+        tfs_metadata.check_signature(request.signature_name)
     return request
 
 
-def predict_response(request: tfserving.PredictRequest, outputs: dict[str, Array]) -> Response:
+def predict_response(request: tfs_codec.PredictRequest, outputs: dict[str, Array]) -> Response:
     """Encode predict outputs in the request's format (rows or columns)."""
-    return Response(200, tfserving.encode_predict(outputs, request.row_format))
+    return Response(200, tfs_codec.encode_predict(outputs, request.row_format))
 
 
 async def classify(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
-    signature, x = tfserving.decode_examples(body, served.model.feature_names)
-    documents.check_signature(signature)
-    labels, scores = await plane.classify(served, x)
-    return Response(200, tfserving.encode_classify(labels, scores))
+    signature, x = tfs_codec.decode_examples(body, served.model.feature_names)
+    tfs_metadata.check_signature(signature)
+    labels, scores = await plane.classify(served, x, PROTOCOL)
+    return Response(200, tfs_codec.encode_classify(labels, scores))
 
 
 async def regress(plane: DataPlane, served: ServedVersion, body: bytes) -> Response:
-    signature, x = tfserving.decode_examples(body, served.model.feature_names)
-    documents.check_signature(signature)
-    values = await plane.regress(served, x)
-    return Response(200, tfserving.encode_regress(values))
+    signature, x = tfs_codec.decode_examples(body, served.model.feature_names)
+    tfs_metadata.check_signature(signature)
+    values = await plane.regress(served, x, PROTOCOL)
+    return Response(200, tfs_codec.encode_regress(values))

@@ -12,7 +12,7 @@ import pytest
 import tritonclient.http as triton
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols import arrays, v2
+from pier.serving.protocols import arrays, v2_codec
 from pier.serving.tensors import TensorSpec
 from tests.unit.serving.protocols import samples
 
@@ -62,7 +62,7 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
 
 def rejects(payload: bytes, match: str, header_length: int | None = None) -> None:
     with pytest.raises(InvalidInput, match=match):
-        v2.decode_infer_request(payload, header_length)
+        v2_codec.decode_infer_request(payload, header_length)
 
 
 # --- JSON requests --------------------------------------------------------------------
@@ -71,11 +71,11 @@ def rejects(payload: bytes, match: str, header_length: int | None = None) -> Non
 @pytest.mark.parametrize("datatype", DATATYPES)
 def test_json_round_trip_every_datatype(datatype: str) -> None:
     _, values = SAMPLES[datatype]
-    request = v2.decode_infer_request(body(tensor("x", datatype, [2, 2], values)), None)
+    request = v2_codec.decode_infer_request(body(tensor("x", datatype, [2, 2], values)), None)
     arr = request.inputs["x"]
     assert_same(arr, expected_array(datatype, values, (2, 2)))
 
-    payload, header_length = v2.encode_infer_response("m", "1", None, [("y", arr, False)])
+    payload, header_length = v2_codec.encode_infer_response("m", "1", None, [("y", arr, False)])
     assert header_length is None
     (out,) = orjson.loads(payload)["outputs"]
     assert out == {"name": "y", "datatype": datatype, "shape": [2, 2], "data": values}
@@ -87,10 +87,10 @@ def test_binary_round_trip_every_datatype(datatype: str) -> None:
     arr = expected_array(datatype, values, (2, 2))
     blob = arrays.encode_bytes_tensor(arr) if datatype == "BYTES" else arr.tobytes()
     payload, header_length = binary_body([("x", datatype, [2, 2], blob)])
-    decoded = v2.decode_infer_request(payload, header_length).inputs["x"]
+    decoded = v2_codec.decode_infer_request(payload, header_length).inputs["x"]
     assert_same(decoded, arr)
 
-    out, out_header = v2.encode_infer_response("m", "1", "7", [("y", decoded, True)])
+    out, out_header = v2_codec.encode_infer_response("m", "1", "7", [("y", decoded, True)])
     assert out_header is not None
     doc = orjson.loads(out[:out_header])
     assert doc["outputs"][0]["parameters"] == {"binary_data_size": len(blob)}
@@ -113,13 +113,13 @@ def test_tritonclient_round_trip(datatype: str, binary: bool) -> None:
     payload, json_size = triton.InferenceServerClient.generate_request_body(
         [inp], requested, request_id="abc"
     )
-    request = v2.decode_infer_request(payload, json_size)
+    request = v2_codec.decode_infer_request(payload, json_size)
     assert request.id == "abc"
     assert request.outputs is not None
     assert request.outputs[0].binary is binary
     assert_same(request.inputs["x"], arr)
 
-    reply, reply_size = v2.encode_infer_response("m", "1", request.id, [("y", arr, binary)])
+    reply, reply_size = v2_codec.encode_infer_response("m", "1", request.id, [("y", arr, binary)])
     result = triton.InferenceServerClient.parse_response_body(reply, header_length=reply_size)
     got = result.as_numpy("y")
     assert got is not None
@@ -131,12 +131,14 @@ def test_tritonclient_round_trip(datatype: str, binary: bool) -> None:
 
 
 def test_nested_and_flat_data_give_the_same_array() -> None:
-    flat = v2.decode_infer_request(body(tensor("x", "INT32", [2, 3], [1, 2, 3, 4, 5, 6])), None)
-    nested = v2.decode_infer_request(
+    flat = v2_codec.decode_infer_request(
+        body(tensor("x", "INT32", [2, 3], [1, 2, 3, 4, 5, 6])), None
+    )
+    nested = v2_codec.decode_infer_request(
         body(tensor("x", "INT32", [2, 3], [[1, 2, 3], [4, 5, 6]])), None
     )
     # a different nesting with the right element count is read row-major, as Triton does
-    other = v2.decode_infer_request(
+    other = v2_codec.decode_infer_request(
         body(tensor("x", "INT32", [2, 3], [[1, 2], [3, 4], [5, 6]])), None
     )
     for request in (flat, nested, other):
@@ -144,7 +146,7 @@ def test_nested_and_flat_data_give_the_same_array() -> None:
 
 
 def test_one_dimension_takes_the_declared_shape_too() -> None:
-    request = v2.decode_infer_request(
+    request = v2_codec.decode_infer_request(
         body(tensor("n", "INT32", [2], [[1], [2]]), tensor("f", "FP32", [3], [1, 2, 3])), None
     )
     assert_same(request.inputs["n"], np.array([1, 2], dtype=np.int32))
@@ -154,14 +156,14 @@ def test_one_dimension_takes_the_declared_shape_too() -> None:
 def test_empty_or_null_parameters_are_none() -> None:
     for params in (None, {}):
         item = {**tensor("a", "FP32", [1], [1]), "parameters": params}
-        request = v2.decode_infer_request(body(item, parameters=params, outputs=None), None)
+        request = v2_codec.decode_infer_request(body(item, parameters=params, outputs=None), None)
         assert request.parameters == {}
         assert request.outputs is None
         assert_same(request.inputs["a"], np.array([1], dtype=np.float32))
 
 
 def test_scalar_and_empty_tensors() -> None:
-    request = v2.decode_infer_request(
+    request = v2_codec.decode_infer_request(
         body(
             tensor("s", "FP32", [], 2.5),
             tensor("e", "BOOL", [0, 3], []),
@@ -176,7 +178,7 @@ def test_scalar_and_empty_tensors() -> None:
 
 
 def test_numbers_convert_only_where_exact() -> None:
-    request = v2.decode_infer_request(
+    request = v2_codec.decode_infer_request(
         body(
             tensor("f", "FP32", [2], [1, 2]),  # integers for floats
             tensor("i", "INT8", [2], [2.0, -3.0]),  # integral floats for integers
@@ -192,7 +194,7 @@ def test_numbers_convert_only_where_exact() -> None:
 
 
 def test_request_fields() -> None:
-    request = v2.decode_infer_request(
+    request = v2_codec.decode_infer_request(
         body(
             tensor("a", "FP32", [1], [1]),
             tensor("b", "FP32", [1], [2]),
@@ -212,19 +214,19 @@ def test_request_fields() -> None:
     assert request.binary_output is True
     assert list(request.inputs) == ["a", "b"]
     assert request.outputs == [
-        v2.RequestedOutput("y", False, 0, {"binary_data": False}),
-        v2.RequestedOutput("p", None, 3, {"classification": 3}),
-        v2.RequestedOutput("z", None, 0, {}),
+        v2_codec.RequestedOutput("y", False, 0, {"binary_data": False}),
+        v2_codec.RequestedOutput("p", None, 3, {"classification": 3}),
+        v2_codec.RequestedOutput("z", None, 0, {}),
     ]
 
 
 def test_defaults_and_empty_outputs_list() -> None:
-    request = v2.decode_infer_request(body(tensor("a", "FP32", [1], [1]), outputs=[]), None)
+    request = v2_codec.decode_infer_request(body(tensor("a", "FP32", [1], [1]), outputs=[]), None)
     assert request.id is None
     assert request.parameters == {}
     assert request.outputs is None  # an empty list asks for every output, as in Triton
     assert request.binary_output is False
-    assert v2.decode_infer_request(body(tensor("a", "FP32", [1], [1]), id=""), None).id == ""
+    assert v2_codec.decode_infer_request(body(tensor("a", "FP32", [1], [1]), id=""), None).id == ""
 
 
 # --- binary requests ------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_binary_and_json_inputs_mixed() -> None:
     ]  # fmt: skip
     header = orjson.dumps({"inputs": inputs})
     payload = header + a.tobytes() + arrays.encode_bytes_tensor(words)
-    request = v2.decode_infer_request(payload, len(header))
+    request = v2_codec.decode_infer_request(payload, len(header))
     assert_same(request.inputs["a"], a)
     assert_same(request.inputs["j"], np.array([7, 8], dtype=np.int64))
     assert request.inputs["w"].tolist() == [b"x", b"\x00\xff"]
@@ -251,7 +253,7 @@ def test_binary_and_json_inputs_mixed() -> None:
 
 def test_header_length_with_json_only_body() -> None:
     payload = body(tensor("a", "FP32", [1], [1]))
-    request = v2.decode_infer_request(payload, len(payload))
+    request = v2_codec.decode_infer_request(payload, len(payload))
     assert request.inputs["a"].tolist() == [1.0]
 
 
@@ -278,17 +280,17 @@ def test_bytes_tensor_helpers() -> None:
 def test_raw_request_batched_and_not() -> None:
     x = np.array([1, 2, 3], dtype=np.float32)
     spec = TensorSpec("x", "FP32", (-1, 3))
-    request = v2.decode_raw_request(x.tobytes(), spec, batched=True)
+    request = v2_codec.decode_raw_request(x.tobytes(), spec, batched=True)
     assert request.id is None
     assert request.outputs is None
     assert request.binary_output is True
     assert_same(request.inputs["x"], x.reshape(1, 3))
 
-    fixed = v2.decode_raw_request(x.tobytes() * 2, TensorSpec("x", "FP32", (2, 3)), False)
+    fixed = v2_codec.decode_raw_request(x.tobytes() * 2, TensorSpec("x", "FP32", (2, 3)), False)
     assert fixed.inputs["x"].shape == (2, 3)
-    variable = v2.decode_raw_request(x.tobytes(), TensorSpec("x", "FP32", (-1, -1)), True)
+    variable = v2_codec.decode_raw_request(x.tobytes(), TensorSpec("x", "FP32", (-1, -1)), True)
     assert variable.inputs["x"].shape == (1, 3)
-    words = v2.decode_raw_request(
+    words = v2_codec.decode_raw_request(
         arrays.encode_bytes_tensor(np.array([b"a", b"b"], dtype=object)),
         TensorSpec("t", "BYTES", (-1, -1)),
         batched=True,
@@ -309,7 +311,7 @@ def test_raw_request_batched_and_not() -> None:
 )
 def test_raw_request_errors(payload: bytes, spec: TensorSpec, batched: bool, match: str) -> None:
     with pytest.raises(InvalidInput, match=f"raw binary input 'x'.*{match}"):
-        v2.decode_raw_request(payload, spec, batched)
+        v2_codec.decode_raw_request(payload, spec, batched)
 
 
 # --- malformed requests ---------------------------------------------------------------
@@ -413,7 +415,7 @@ def test_malformed_binary_is_invalid_input() -> None:
 
 def test_response_layout_and_id() -> None:
     y = np.array([[1.5, 2.5], [3.5, 4.5]], dtype=np.float32)
-    payload, header_length = v2.encode_infer_response(
+    payload, header_length = v2_codec.encode_infer_response(
         "m", "3", "", [("y", y, False)], parameters={"sequence_id": 4}
     )
     assert header_length is None
@@ -424,7 +426,7 @@ def test_response_layout_and_id() -> None:
         "parameters": {"sequence_id": 4},
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [2, 2], "data": [1.5, 2.5, 3.5, 4.5]}],
     }  # fmt: skip
-    no_id, _ = v2.encode_infer_response("m", "3", None, [("y", y, False)])
+    no_id, _ = v2_codec.encode_infer_response("m", "3", None, [("y", y, False)])
     assert "id" not in orjson.loads(no_id)
 
 
@@ -432,7 +434,7 @@ def test_response_mixes_json_and_binary_outputs_in_order() -> None:
     a = np.array([1, 2], dtype=np.int32)
     b = np.array([True, False])
     c = np.array([b"x", b"yz"], dtype=object)
-    payload, header_length = v2.encode_infer_response(
+    payload, header_length = v2_codec.encode_infer_response(
         "m", "1", "r", [("a", a, True), ("b", b, False), ("c", c, True)]
     )
     assert header_length is not None
@@ -454,7 +456,7 @@ def test_response_values() -> None:
         ("reversed", np.arange(3, dtype=np.uint8)[::-1], False),
         ("flipped_bin", np.arange(6, dtype=np.int16).reshape(2, 3).T, True),
     ]
-    payload, header_length = v2.encode_infer_response("m", "1", None, outputs)
+    payload, header_length = v2_codec.encode_infer_response("m", "1", None, outputs)
     assert header_length is not None
     got = {o["name"]: o for o in orjson.loads(payload[:header_length])["outputs"]}
     assert got["nan"]["data"] == [None, None, 1.0]
@@ -474,20 +476,22 @@ def test_response_values() -> None:
 
 def test_response_rejects_arrays_with_no_datatype() -> None:
     with pytest.raises(InternalError, match="output 'c' has numpy dtype complex128"):
-        v2.encode_infer_response("m", "1", None, [("c", np.array([1j]), False)])
+        v2_codec.encode_infer_response("m", "1", None, [("c", np.array([1j]), False)])
     with pytest.raises(InternalError, match="output 'o': BYTES tensor holds a int"):
-        v2.encode_infer_response("m", "1", None, [("o", np.array([1, 2], dtype=object), False)])
+        v2_codec.encode_infer_response(
+            "m", "1", None, [("o", np.array([1, 2], dtype=object), False)]
+        )
 
 
 def test_big_endian_output_is_written_little_endian() -> None:
     arr = np.array([1.0, 2.0], dtype=">f4")
-    payload, header_length = v2.encode_infer_response("m", "1", None, [("y", arr, True)])
+    payload, header_length = v2_codec.encode_infer_response("m", "1", None, [("y", arr, True)])
     assert header_length is not None
     assert payload[header_length:] == np.array([1.0, 2.0], dtype="<f4").tobytes()
 
 
 def test_encode_error() -> None:
-    assert orjson.loads(v2.encode_error('bad "x"\n')) == {"error": 'bad "x"\n'}
+    assert orjson.loads(v2_codec.encode_error('bad "x"\n')) == {"error": 'bad "x"\n'}
 
 
 # --- classification -------------------------------------------------------------------
@@ -495,7 +499,7 @@ def test_encode_error() -> None:
 
 def test_classification_batched_with_labels() -> None:
     scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]], dtype=np.float32)
-    out = v2.classify_output(scores, 2, ["cat", "dog"], batched=True)
+    out = v2_codec.classify_output(scores, 2, ["cat", "dog"], batched=True)
     assert out.dtype == object
     assert out.tolist() == [
         [b"0.700000:1:dog", b"0.200000:2"],  # index 2 has no label
@@ -505,28 +509,30 @@ def test_classification_batched_with_labels() -> None:
 
 def test_classification_not_batched_and_more_classes_than_elements() -> None:
     scores = np.array([[3, 9], [-1, 4]], dtype=np.int64)
-    assert v2.classify_output(scores, 10, None, batched=False).tolist() == [
+    assert v2_codec.classify_output(scores, 10, None, batched=False).tolist() == [
         b"9:1",
         b"4:3",
         b"3:0",
         b"-1:2",
     ]
-    assert v2.classify_output(np.array([[7]], np.uint8), 3, [], batched=True).tolist() == [[b"7:0"]]
-    flat = v2.classify_output(np.array([[[0.5], [1.5]]], np.float64), 1, ["a", "b"], True)
+    assert v2_codec.classify_output(np.array([[7]], np.uint8), 3, [], batched=True).tolist() == [
+        [b"7:0"]
+    ]
+    flat = v2_codec.classify_output(np.array([[[0.5], [1.5]]], np.float64), 1, ["a", "b"], True)
     assert flat.tolist() == [[b"1.500000:1:b"]]
-    empty = v2.classify_output(np.zeros((0, 3), np.float32), 2, None, batched=True)
+    empty = v2_codec.classify_output(np.zeros((0, 3), np.float32), 2, None, batched=True)
     assert empty.shape == (0, 2)
 
 
 def test_classification_unsigned_and_ties_and_nan() -> None:
     big = np.array([0, 2**64 - 1, 5, 2**64 - 1], dtype=np.uint64)
-    assert v2.classify_output(big, 3, None, False).tolist() == [
+    assert v2_codec.classify_output(big, 3, None, False).tolist() == [
         b"18446744073709551615:1",
         b"18446744073709551615:3",
         b"5:2",
     ]
     scores = np.array([np.nan, 0.5, -np.inf], dtype=np.float32)
-    assert v2.classify_output(scores, 3, None, False).tolist() == [
+    assert v2_codec.classify_output(scores, 3, None, False).tolist() == [
         b"0.500000:1",
         b"-inf:2",
         b"nan:0",
@@ -534,8 +540,8 @@ def test_classification_unsigned_and_ties_and_nan() -> None:
 
 
 def test_classification_round_trips_through_response() -> None:
-    out = v2.classify_output(np.array([[0.2, 0.8]], np.float32), 1, None, batched=True)
-    payload, _ = v2.encode_infer_response("m", "1", None, [("p", out, False)])
+    out = v2_codec.classify_output(np.array([[0.2, 0.8]], np.float32), 1, None, batched=True)
+    payload, _ = v2_codec.encode_infer_response("m", "1", None, [("p", out, False)])
     assert orjson.loads(payload)["outputs"][0] == {
         "name": "p", "datatype": "BYTES", "shape": [1, 1], "data": ["0.800000:1"]
     }  # fmt: skip
@@ -543,13 +549,13 @@ def test_classification_round_trips_through_response() -> None:
 
 def test_classification_errors() -> None:
     with pytest.raises(InvalidInput, match=r"output 'p': classification count must be >= 1"):
-        v2.classify_output(np.zeros((1, 2), np.float32), 0, None, True, name="p")
+        v2_codec.classify_output(np.zeros((1, 2), np.float32), 0, None, True, name="p")
     with pytest.raises(InvalidInput, match=r"output 'p': classification needs an integer"):
-        v2.classify_output(np.array([[b"a"]], dtype=object), 1, None, True, name="p")
+        v2_codec.classify_output(np.array([[b"a"]], dtype=object), 1, None, True, name="p")
     with pytest.raises(InvalidInput, match=r"classification needs .* \(BOOL\)"):
-        v2.classify_output(np.array([[True]]), 1, None, True)
+        v2_codec.classify_output(np.array([[True]]), 1, None, True)
     with pytest.raises(InternalError, match="no batch dimension"):
-        v2.classify_output(np.array(1.0), 1, None, True)
+        v2_codec.classify_output(np.array(1.0), 1, None, True)
 
 
 # --- property: random tensors survive JSON and binary ---------------------------------
@@ -564,12 +570,14 @@ def test_random_tensors_round_trip(seed: int) -> None:
         shape = tuple(int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 4))))
         inputs.append((f"t{k}", random_array(rng, datatype, shape), bool(rng.integers(2))))
     # the encoder's body is a valid request body once the server fields are ignored
-    payload, header_length = v2.encode_infer_response("m", "1", None, inputs)
+    payload, header_length = v2_codec.encode_infer_response("m", "1", None, inputs)
     doc = orjson.loads(payload if header_length is None else payload[:header_length])
     doc["inputs"] = doc.pop("outputs")
     header = orjson.dumps(doc)
     rest = b"" if header_length is None else payload[header_length:]
-    request = v2.decode_infer_request(header + rest, None if header_length is None else len(header))
+    request = v2_codec.decode_infer_request(
+        header + rest, None if header_length is None else len(header)
+    )
     for name, arr, _ in inputs:
         assert_same(request.inputs[name], arr)
 

@@ -22,7 +22,6 @@ Choices where the protocol is silent or servers differ:
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,16 +56,9 @@ from pier.serving.tensors import (
 Array = np.ndarray[Any, Any]
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
-_U32 = struct.Struct("<I")
 _NO_BLOBS = memoryview(b"")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_EXPECTED = {"BOOL": "true or false", "BYTES": "strings"}
-_FLOAT_MAX = {
-    "FP16": 65504.0,
-    "FP32": float(np.finfo(np.float32).max),
-    "BF16": 3.3895313892515355e38,
-}
 
 
 @dataclass(slots=True)
@@ -388,6 +380,22 @@ def classify_output(
                 text = f"{text}:{names[idx]}"
             out.append(text.encode())
     return object_array(out).reshape((rows.shape[0], k) if batched else (k,))
+
+
+def classified(
+    outputs: dict[str, Array],
+    requested: list[RequestedOutput],
+    labels: list[str] | None,
+    batched: bool,
+) -> list[tuple[RequestedOutput, Array]]:
+    """Each requested output, with top-N classification applied where the request asked."""
+    result = []
+    for ro in requested:
+        arr = outputs[ro.name]
+        if ro.classification:
+            arr = classify_output(arr, ro.classification, labels, batched, name=ro.name)
+        result.append((ro, arr))
+    return result
 
 
 def encode_error(message: str) -> bytes:

@@ -6,14 +6,13 @@ from typing import Any
 
 import orjson
 
-from pier.errors import InvalidInput, NotFound
+from pier.errors import InvalidInput, MethodNotAllowed, NotFound
 from pier.serving.dataplane import DataPlane
 from pier.serving.model import Array
-from pier.serving.protocols import documents, v2
+from pier.serving.protocols import v2_codec, v2_repository
 from pier.serving.protocols.bounds import parse_version
 from pier.serving.protocols.http import (
     OCTETS,
-    MethodNotAllowed,
     RequestHeaders,
     Response,
     json_response,
@@ -43,7 +42,7 @@ def parse_model_path(path: str) -> tuple[str, int | None, str | None]:
 
 def infer_request(
     served: ServedVersion, body: bytes, headers: RequestHeaders, max_elements: int
-) -> v2.V2Request:
+) -> v2_codec.V2Request:
     """Decode a V2 infer request for a model version: JSON, binary, or raw binary."""
     if headers.inference_header_length == 0:
         if len(served.model.inputs) != 1:
@@ -51,19 +50,19 @@ def infer_request(
                 "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
                 f"with exactly one input; '{served.name}' has {len(served.model.inputs)}"
             )
-        return v2.decode_raw_request(
+        return v2_codec.decode_raw_request(
             body, served.model.inputs[0], served.model.batched, max_elements
         )
-    return v2.decode_infer_request(body, headers.inference_header_length, max_elements)
+    return v2_codec.decode_infer_request(body, headers.inference_header_length, max_elements)
 
 
-def requested_outputs(request: v2.V2Request) -> list[str] | None:
+def requested_outputs(request: v2_codec.V2Request) -> list[str] | None:
     """The output names the data plane should return; None for all of them."""
     return None if request.outputs is None else [o.name for o in request.outputs]
 
 
 def infer_response(
-    served: ServedVersion, request: v2.V2Request, outputs: dict[str, Array]
+    served: ServedVersion, request: v2_codec.V2Request, outputs: dict[str, Array]
 ) -> Response:
     """Encode the outputs of a V2 infer request, as JSON or binary as the request asked."""
     encoded: list[tuple[str, Any, bool]] = []
@@ -71,15 +70,11 @@ def infer_response(
         for name, arr in outputs.items():
             encoded.append((name, arr, request.binary_output))
     else:
-        for ro in request.outputs:
-            arr = outputs[ro.name]
-            if ro.classification:
-                arr = v2.classify_output(
-                    arr, ro.classification, served.config.class_labels, served.model.batched
-                )
+        labels = served.config.class_labels
+        for ro, arr in v2_codec.classified(outputs, request.outputs, labels, served.model.batched):
             binary = request.binary_output if ro.binary is None else ro.binary
             encoded.append((ro.name, arr, binary))
-    body_out, header_length = v2.encode_infer_response(
+    body_out, header_length = v2_codec.encode_infer_response(
         served.name, served.version_str, request.id, encoded
     )
     if header_length is None:
@@ -95,7 +90,7 @@ def infer_response(
 def repository_index(plane: DataPlane, body: bytes) -> Response:
     data = _json_object(body, "repository index")
     return json_response(
-        documents.repository_index(plane.repository, bool(data.get("ready", False)))
+        v2_repository.repository_index(plane.index(), bool(data.get("ready", False)))
     )
 
 
@@ -104,10 +99,10 @@ async def repository_action(plane: DataPlane, name: str, action: str, body: byte
     if not isinstance(params, dict):
         raise InvalidInput(f"{action}: 'parameters' must be an object")
     if action == "load":
-        await documents.load_model(plane.repository, name, params)
+        await plane.load(name, v2_repository.load_override(name, params))
         return json_response({"name": name, "load": True})
     if action == "unload":
-        await plane.repository.unload_model(name)
+        await plane.unload(name)
         return json_response({"name": name, "unload": True})
     raise NotFound(f"unknown repository action '{action}'; use load or unload")
 

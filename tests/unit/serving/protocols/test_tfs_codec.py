@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pier.errors import InternalError, InvalidInput
-from pier.serving.protocols import tfserving as tf
+from pier.serving.protocols import tfs_codec as tf
 from pier.serving.tensors import TensorSpec
 
 X = TensorSpec("x", "FP32", (-1, 2))

@@ -78,6 +78,7 @@ class SingleModelSource:
         location: str,
         cache_dir: Path,
         cache_size: int,
+        storage: StorageOptions,
         override: ModelConfig | None = None,
     ) -> None:
         self.name = name
@@ -85,10 +86,9 @@ class SingleModelSource:
         self.override = override
         self.description = f"{name}={self.uri}"
         self._links = cache_dir / "single-files"
-        self._options: StorageOptions | None = None
+        self._options = storage
         self._cache: ModelCache | None = None
         if not self.uri.is_local:
-            self._options = StorageOptions.from_env()
             self._cache = ModelCache(cache_dir, cache_size)
         self._held: dict[int, list[Path]] = {}
 
@@ -110,7 +110,6 @@ class SingleModelSource:
                 return "versions", versions
             files = [p for p in children if p.is_file() and p.name not in CONFIG_FILENAMES]
             return ("flat", [1]) if files else ("empty", [])
-        assert self._options is not None
         entries = ls(self.uri, self._options)
         versions = version_numbers([e.name for e in entries if e.is_dir])
         if versions:
