@@ -289,7 +289,16 @@ def test_logs_tail_then_follow(tmp_path: Path) -> None:
             assert len(tail) == 2
 
             stream: AsyncIterator[str] = h.orch.logs("hpt", rec.id, tail=0, follow=True)
-            first = asyncio.ensure_future(anext(stream))
+
+            async def predict_line() -> str:
+                # Lines the replica wrote before (its access log is flushed every 0.25 s,
+                # later under load) may arrive first: wait for the one of our call.
+                async for line in stream:
+                    if "predict" in line:
+                        return line
+                return ""
+
+            first = asyncio.ensure_future(predict_line())
             await asyncio.sleep(0.3)
             await predict(rec.address)
             line = await asyncio.wait_for(first, 5)
