@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pier.control.store import Store
 from tests.postgres import PostgresServer, postgres_missing
 
 
@@ -28,3 +29,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'pier.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An empty SQLite store under tmp_path (test_store.py runs on both databases instead)."""
+    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
+    yield s
+    s.close()

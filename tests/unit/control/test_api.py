@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,13 +34,6 @@ class Hooks:
         self.log_calls.append((service, replica, tail, follow))
         for line in ("first line", "second line\n"):
             yield line
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -46,13 +46,6 @@ class Hooks:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def hooks() -> Hooks:
     return Hooks()
 

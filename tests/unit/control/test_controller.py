@@ -7,8 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -150,13 +149,6 @@ class Rig:
 
     def kinds(self, service: str = "iris") -> list[tuple[str, int | None]]:
         return [(e.kind.value, e.revision) for e in self.store.list_events(service, 1000)]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pier.db'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture
