@@ -186,7 +186,10 @@ class Supervisor:
             "--http-host", self.host, "--http-port", str(r.port), "--grpc-port", "0",
             "--cache-dir", str(self.home.cache_dir), "--log-format", "json",
         ]  # fmt: skip
-        env = {**os.environ, **(r.plan.spec.get("env") or {}), "PYTHONUNBUFFERED": "1"}
+        # `pier serve` reads PIER_* variables as settings: those of `pier up`'s own shell
+        # must not change how replicas run (a spec's env may not name PIER_* either).
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PIER_")}
+        env = {**inherited, **(r.plan.spec.get("env") or {}), "PYTHONUNBUFFERED": "1"}
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in r.gpus)
         if self.limiter.mode == "rlimit" and res.memory_mib is not None:
             # glibc reserves 64 MiB of address space per thread arena; under RLIMIT_AS

@@ -289,12 +289,42 @@ def test_logs_tail_then_follow(tmp_path: Path) -> None:
             assert len(tail) == 2
 
             stream: AsyncIterator[str] = h.orch.logs("hpt", rec.id, tail=0, follow=True)
-            first = asyncio.ensure_future(anext(stream))
+
+            async def predict_line() -> str:
+                # Lines the replica wrote before (its access log is flushed every 0.25 s,
+                # later under load) may arrive first: wait for the one of our call.
+                async for line in stream:
+                    if "predict" in line:
+                        return line
+                return ""
+
+            first = asyncio.ensure_future(predict_line())
             await asyncio.sleep(0.3)
             await predict(rec.address)
             line = await asyncio.wait_for(first, 5)
             assert "predict" in line
             await stream.aclose()  # type: ignore[attr-defined]
+        finally:
+            await h.orch.close(stop_replicas=True)
+
+    run(scenario)
+
+
+def test_server_settings_in_the_environment_stay_out_of_replicas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pier serve` reads PIER_* variables; the replica's settings come from its spec alone.
+    monkeypatch.setenv("PIER_MODEL_CONTROL_MODE", "explicit")  # would load no model at all
+    monkeypatch.setenv("PIER_ACCESS_LOG", "false")
+    h = Harness(tmp_path)
+
+    async def scenario() -> None:
+        try:
+            await h.orch.apply(h.plan(h.model()), 1)
+            [rec] = await h.ready(1)
+            assert await predict(rec.address) == [2.5, 3.0]
+            assert rec.pid is not None
+            assert not [k for k in environ(rec.pid) if k.startswith("PIER_")]
         finally:
             await h.orch.close(stop_replicas=True)
 
